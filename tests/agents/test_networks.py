@@ -1,0 +1,107 @@
+"""ActorCritic: shapes, paper defaults, step-by-step == sequence, resets cut history, errors."""
+
+from __future__ import annotations
+
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from agents.networks import ActorCritic
+
+SMALL = dict(encoder_sizes=(8, 16), head_sizes=(8,))
+S5_SMALL = (("state_size", 8), ("num_layers", 2))
+
+
+def _small(memory: str, **kwargs) -> ActorCritic:
+    extra = S5_SMALL if memory == "s5" else ()
+    return ActorCritic(action_dim=2, memory=memory, memory_kwargs=extra, **SMALL, **kwargs)
+
+
+def _init(net: ActorCritic, batch: int, obs_size: int = 5):
+    hidden = net.initialize_carry(batch)
+    obs, resets = jnp.zeros((1, batch, obs_size)), jnp.zeros((1, batch), bool)
+    return jax.jit(net.init)(jax.random.key(0), hidden, obs, resets), hidden
+
+
+def test_defaults_are_the_papers_ppo_s5_sizes():
+    net = ActorCritic(action_dim=2)
+    hidden = net.initialize_carry(3)
+    assert hidden.shape == (3, 4, 128)  # 4 S5 layers, 256 / 2 conjugate-symmetric modes
+    obs, resets = jnp.zeros((1, 3, 12)), jnp.zeros((1, 3), bool)
+    shapes = jax.eval_shape(net.init, jax.random.key(0), hidden, obs, resets)["params"]
+    assert shapes["encoder"]["dense_0"]["kernel"].shape == (12, 128)
+    assert shapes["encoder"]["dense_1"]["kernel"].shape == (128, 256)
+    for head in ("actor", "critic"):
+        assert shapes[head]["dense_0"]["kernel"].shape == (256, 128)
+        assert shapes[head]["dense_1"]["kernel"].shape == (128, 128)
+    assert shapes["mean"]["kernel"].shape == (128, 2)
+    assert shapes["value"]["kernel"].shape == (128, 1)
+    assert shapes["log_std"].shape == (2,)
+    memory_leaves = jax.tree.leaves(shapes["memory"])
+    assert all(leaf.shape[0] == 4 for leaf in memory_leaves)  # layers stacked on axis 0
+
+
+@pytest.mark.parametrize("memory", ["s5", "gru", "lstm", "none"])
+def test_output_shapes_for_every_memory(memory):
+    net = _small(memory)
+    params, hidden = _init(net, batch=3)
+    obs, resets = jnp.ones((4, 3, 5)), jnp.zeros((4, 3), bool)
+    out = jax.jit(net.apply)(params, hidden, obs, resets)
+    new_hidden, mean, log_std, value = out
+    assert jax.tree.map(jnp.shape, new_hidden) == jax.tree.map(jnp.shape, hidden)
+    assert mean.shape == (4, 3, 2) and log_std.shape == (2,) and value.shape == (4, 3)
+    np.testing.assert_array_equal(log_std, 0.0)  # init_log_std, the same for every state
+    assert all(leaf.shape[0] == 3 for leaf in jax.tree.leaves(hidden))  # batch axis first
+
+
+@pytest.mark.parametrize("memory", ["s5", "gru"])
+def test_step_by_step_equals_one_sequence_call_and_resets_cut_history(memory):
+    net = _small(memory)
+    params, hidden0 = _init(net, batch=2)
+    obs = jax.random.normal(jax.random.key(1), (6, 2, 5))
+    resets = jnp.array([[1, 0], [0, 0], [0, 1], [1, 0], [0, 0], [0, 1]], bool)
+
+    @jax.jit
+    def both(params, obs):
+        _, mean, _, value = net.apply(params, hidden0, obs, resets)
+
+        def step(hidden, x):
+            hidden, m, _, v = net.apply(params, hidden, x[0][None], x[1][None])
+            return hidden, (m[0], v[0])
+
+        _, (mean_steps, value_steps) = jax.lax.scan(step, hidden0, (obs, resets))
+        return mean, value, mean_steps, value_steps
+
+    mean, value, mean_steps, value_steps = both(params, obs)
+    np.testing.assert_allclose(mean, mean_steps, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(value, value_steps, rtol=1e-4, atol=1e-5)
+
+    # Env 0 resets at t=3: nothing before t=3 influences outputs from t=3 on (exact zeros).
+    def late_value(obs):
+        return jnp.sum(net.apply(params, hidden0, obs, resets)[3][3:, 0])
+
+    grad = jax.jit(jax.grad(late_value))(obs)
+    np.testing.assert_array_equal(grad[:3, 0], 0.0)
+    assert float(jnp.abs(grad[3:, 0]).sum()) > 0
+
+
+def test_bad_inputs_fail_with_messages_naming_the_values():
+    net = _small("gru", obs_size=5)
+    params, hidden = _init(net, batch=3)
+    with pytest.raises(ValueError, match=re.escape("time-major [T, B, O], got shape (3, 5)")):
+        net.apply(params, hidden, jnp.zeros((3, 5)), jnp.zeros((1, 3), bool))
+    with pytest.raises(ValueError, match=re.escape("resets must have shape [T, B] = (4, 3)")):
+        net.apply(params, hidden, jnp.zeros((4, 3, 5)), jnp.zeros((4, 2), bool))
+    with pytest.raises(ValueError, match=r"obs width 7 .* obs_size=5"):
+        net.apply(params, hidden, jnp.zeros((4, 3, 7)), jnp.zeros((4, 3), bool))
+    with pytest.raises(ValueError, match="memory_kwargs sets d_model"):
+        ActorCritic(action_dim=2, memory_kwargs=(("d_model", 64),))
+    with pytest.raises(ValueError, match="unknown memory 'rnn'"):
+        ActorCritic(action_dim=2, memory="rnn")
+    with pytest.raises(ValueError, match="action_dim must be a positive int, got 0"):
+        ActorCritic(action_dim=0)
+    with pytest.raises(ValueError, match=re.escape("head_sizes must be positive ints")):
+        ActorCritic(action_dim=2, head_sizes=(8, -1))
