@@ -1,0 +1,642 @@
+"""Task wrappers, one job each: projections, multi-trial meta-episodes, normalisation, legacy API.
+
+The intended stack, innermost first (see ``docs/tasks.md``)::
+
+    env, _ = projected_envs.make("brax/hopper")
+    env = Normalize(env)                          # per-base-env obs standardisation, reward scale
+    env = ProjectObservation(env, dim=12)         # o' = M_o o
+    env = ProjectAction(env, dim=2)               # a_env = clip(M_a a, -1, 1)
+    env = MetaEpisode(env, num_trials=4)          # K trials of one task, extras in the obs
+    task = env.sample_task(key)                   # nested params: task.inner.inner.obs_matrix ...
+
+Every wrapper follows :mod:`projected_envs.core`: ``reset``, ``transition`` (no auto-reset),
+``step`` (auto-reset) and ``sample_task``. A wrapper that samples part of the task keeps it in
+its own ``flax.struct`` params dataclass next to the inner params (``params.inner``); its
+``sample_task(key)`` splits ``key`` into ``(k_inner, k_own)``, so the same key gives the same
+task bitwise. Wrappers without a task part of their own pass params (and ``sample_task``)
+through unchanged. ``reset`` and ``step`` never sample a task.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from gymnax.environments import spaces
+
+from projected_envs.core import (
+    Environment,
+    StepResult,
+    Wrapper,
+    check_action,
+    real_box,
+    reset_where,
+    unit_box,
+)
+from projected_envs.projections import ProjectionFn, identity, projection
+
+__all__ = [
+    "META_EPISODE_EXTRAS",
+    "LegacyStepAPI",
+    "MetaEpisode",
+    "MetaEpisodeState",
+    "NormalizationStats",
+    "Normalize",
+    "ProjectAction",
+    "ProjectActionParams",
+    "ProjectObservation",
+    "ProjectObservationParams",
+    "normalization_stats",
+]
+
+_NORMALIZATION_SCRIPT = "scripts/compute_normalization.py"
+
+
+def _positive_int(value: Any, where: str, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{where}: {name} must be a positive int, got {value!r}.")
+    return int(value)
+
+
+def _family(family: str, where: str) -> ProjectionFn:
+    try:
+        return projection(family)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
+
+
+def _check_matrix(matrix: jax.Array, shape: tuple[int, int], where: str) -> None:
+    if tuple(matrix.shape) != shape:
+        raise ValueError(
+            f"{where}: projection matrix has shape {tuple(matrix.shape)}, expected {shape}. "
+            "Pass params made by this env's sample_task(key) or default_params "
+            "(for a batch of tasks, jax.vmap over the params)."
+        )
+
+
+class _OwnParamsWrapper(Wrapper):
+    """A wrapper whose params are ``Own(inner=..., <own fields>)``; unwraps them for the spaces."""
+
+    def _inner_params(self, params: Any) -> Any:
+        return self.env.default_params if params is None else params.inner
+
+    def observation_space(self, params: Any = None) -> spaces.Box:
+        return self.env.observation_space(self._inner_params(params))
+
+    def action_space(self, params: Any = None) -> spaces.Box:
+        return self.env.action_space(self._inner_params(params))
+
+
+# ------------------------------------------------------------------------- ProjectObservation
+
+
+@struct.dataclass
+class ProjectObservationParams:
+    """Params of :class:`ProjectObservation`: the inner task plus the observation projection."""
+
+    inner: Any  # params of the wrapped env
+    obs_matrix: jax.Array  # float32 [dim, inner obs size]: M_o
+
+
+class ProjectObservation(_OwnParamsWrapper):
+    """Project observations to a fixed size: ``o' = M_o o`` with ``M_o`` part of the task.
+
+    ``M_o`` (float32 ``[dim, inner obs size]``) is drawn from ``family`` by ``sample_task``
+    (see :mod:`projected_envs.projections` for the scaling of each family). ``default_params``
+    uses the ``identity`` family (pad with zeros / truncate), so ``make()`` + this wrapper with
+    default params is deterministic and, for ``dim`` equal to the inner obs size, reproduces the
+    inner observations bitwise. The state is the inner env's state, unchanged.
+
+    Args:
+        env: the env to wrap (usually ``Normalize(make(...))``).
+        dim: size ``O`` of the projected observation, a positive int.
+        family: projection family sampled by ``sample_task``, one of ``PROJECTION_FAMILIES``.
+
+    Raises:
+        ValueError: for a non-positive ``dim`` or an unknown ``family`` (listing the valid ones).
+    """
+
+    def __init__(self, env: Environment, dim: int, family: str = "gaussian"):
+        super().__init__(env)
+        self.dim = _positive_int(dim, "ProjectObservation", "dim")
+        self.family = family
+        self._sample = _family(family, "ProjectObservation")
+        self.in_dim = env.obs_size
+
+    @property
+    def default_params(self) -> ProjectObservationParams:
+        """Inner default params with the identity (pad/truncate) projection."""
+        return ProjectObservationParams(
+            inner=self.env.default_params, obs_matrix=identity(None, self.dim, self.in_dim)
+        )
+
+    def sample_task(self, key: jax.Array) -> ProjectObservationParams:
+        """Inner task from ``split(key)[0]``, ``M_o`` from ``family`` with ``split(key)[1]``."""
+        key_inner, key_own = jax.random.split(key)
+        return ProjectObservationParams(
+            inner=self.env.sample_task(key_inner),
+            obs_matrix=self._sample(key_own, self.dim, self.in_dim),
+        )
+
+    def _project(self, obs: jax.Array, params: ProjectObservationParams) -> jax.Array:
+        _check_matrix(params.obs_matrix, (self.dim, self.in_dim), "ProjectObservation")
+        return jnp.dot(params.obs_matrix, obs, precision=jax.lax.Precision.HIGHEST)  # [dim]
+
+    def reset(
+        self, key: jax.Array, params: ProjectObservationParams | None = None
+    ) -> tuple[jax.Array, Any]:
+        params = self.default_params if params is None else params
+        obs, state = self.env.reset(key, params.inner)
+        return self._project(obs, params), state
+
+    def transition(
+        self, key: jax.Array, state: Any, action: jax.Array, params: ProjectObservationParams
+    ) -> StepResult:
+        obs, state, reward, terminated, truncated, info = self.env.transition(
+            key, state, action, params.inner
+        )
+        return self._project(obs, params), state, reward, terminated, truncated, info
+
+    def observation_space(self, params: Any = None) -> spaces.Box:
+        return real_box(self.dim)
+
+
+# ----------------------------------------------------------------------------- ProjectAction
+
+
+@struct.dataclass
+class ProjectActionParams:
+    """Params of :class:`ProjectAction`: the inner task plus the action projection."""
+
+    inner: Any  # params of the wrapped env
+    action_matrix: jax.Array  # float32 [inner action size, dim]: M_a
+
+
+class ProjectAction(_OwnParamsWrapper):
+    """Take actions of a fixed size: ``a_env = clip(M_a a, -1, 1)`` with ``M_a`` part of the task.
+
+    The agent acts in ``[-1, 1]^dim``; ``M_a`` (float32 ``[inner action size, dim]``) is drawn
+    from ``family`` by ``sample_task``. With the package's scaling convention each coordinate
+    of ``M_a a`` has the second moment of an average coordinate of ``a``, but it can leave
+    ``[-1, 1]``: it is then clipped to the inner env's action box, and
+    ``info["action_clip"]`` (float32 ``[]``) reports the L1 norm ``sum |M_a a - clip(M_a a)|``
+    of what was cut off (0 when nothing was). ``default_params`` uses the ``identity`` family,
+    so with ``dim`` equal to the inner action size and actions in ``[-1, 1]`` the inner env sees
+    the agent's actions unchanged. The state is the inner env's state, unchanged.
+
+    Args:
+        env: the env to wrap.
+        dim: size ``A`` of the agent's action, a positive int.
+        family: projection family sampled by ``sample_task``, one of ``PROJECTION_FAMILIES``.
+
+    Raises:
+        ValueError: for a non-positive ``dim``, an unknown ``family`` (listing the valid ones),
+            or, at trace time, an action whose shape is not ``(dim,)``.
+    """
+
+    def __init__(self, env: Environment, dim: int, family: str = "gaussian"):
+        super().__init__(env)
+        self.dim = _positive_int(dim, "ProjectAction", "dim")
+        self.family = family
+        self._sample = _family(family, "ProjectAction")
+        self.out_dim = env.action_size
+
+    @property
+    def default_params(self) -> ProjectActionParams:
+        """Inner default params with the identity (pad/truncate) projection."""
+        return ProjectActionParams(
+            inner=self.env.default_params, action_matrix=identity(None, self.out_dim, self.dim)
+        )
+
+    def sample_task(self, key: jax.Array) -> ProjectActionParams:
+        """Inner task from ``split(key)[0]``, ``M_a`` from ``family`` with ``split(key)[1]``."""
+        key_inner, key_own = jax.random.split(key)
+        return ProjectActionParams(
+            inner=self.env.sample_task(key_inner),
+            action_matrix=self._sample(key_own, self.out_dim, self.dim),
+        )
+
+    def reset(
+        self, key: jax.Array, params: ProjectActionParams | None = None
+    ) -> tuple[jax.Array, Any]:
+        params = self.default_params if params is None else params
+        return self.env.reset(key, params.inner)
+
+    def transition(
+        self, key: jax.Array, state: Any, action: jax.Array, params: ProjectActionParams
+    ) -> StepResult:
+        action = check_action(action, self.dim, "ProjectAction")
+        _check_matrix(params.action_matrix, (self.out_dim, self.dim), "ProjectAction")
+        env_action = jnp.dot(params.action_matrix, action, precision=jax.lax.Precision.HIGHEST)
+        clipped = jnp.clip(env_action, -1.0, 1.0)  # [inner action size]
+        obs, state, reward, terminated, truncated, info = self.env.transition(
+            key, state, clipped, params.inner
+        )
+        info = {**info, "action_clip": jnp.sum(jnp.abs(env_action - clipped))}
+        return obs, state, reward, terminated, truncated, info
+
+    def action_space(self, params: Any = None) -> spaces.Box:
+        return unit_box(self.dim)
+
+
+# ------------------------------------------------------------------------------- MetaEpisode
+
+META_EPISODE_EXTRAS: tuple[str, ...] = ("action", "reward", "trial_done", "task_start")
+"""Observation extras of :class:`MetaEpisode`, in the order they are appended."""
+
+
+@struct.dataclass
+class MetaEpisodeState:
+    """State of :class:`MetaEpisode`: the inner episode plus the trial bookkeeping."""
+
+    inner: Any  # state of the wrapped env (the current trial's episode)
+    trial: jax.Array  # int32 []: index of the current trial, 0 .. num_trials - 1
+    trial_returns: jax.Array  # float32 [num_trials]: summed reward of each trial so far
+
+
+class MetaEpisode(Wrapper):
+    """Run ``num_trials`` episodes (trials) of one task as one outer episode.
+
+    When an inner episode ends (``terminated`` or ``truncated``), the inner env is reset with a
+    fresh key and the same task; that end is visible only as the ``trial_done`` flag of the
+    observation and of ``info``, never as an outer done. The outer episode ends with
+    ``terminated=True`` exactly when the ``num_trials``-th inner episode ends; ``truncated`` is
+    always False. The agent's memory should be reset at task (outer) boundaries only.
+
+    Observation (float32): ``concat(inner_obs, extras)`` where the enabled extras are appended
+    in the order of :data:`META_EPISODE_EXTRAS` whatever the order given:
+
+    * ``"action"`` ``[A]``: the previous action as passed to ``step`` (zeros at task start);
+    * ``"reward"`` ``[1]``: the previous reward (0 at task start);
+    * ``"trial_done"`` ``[1]``: 1 if the previous step ended a trial, so ``inner_obs`` is the
+      first observation of the next trial (or, at task end, the last of the final trial);
+    * ``"task_start"`` ``[1]``: 1 on the first observation of the task, else 0.
+
+    :attr:`obs_layout` maps each part to its slice. The paper's DMC variant uses
+    ``obs_extras=("reward", "trial_done")``.
+
+    ``info`` adds (besides the inner env's keys):
+
+    * ``"trial"`` int32 ``[]``: index of the trial this step belongs to;
+    * ``"trial_done"`` bool ``[]``: this step ended that trial;
+    * ``"trial_return"`` float32 ``[]``: that trial's return so far (its full return where
+      ``trial_done``);
+    * ``"trial_returns"`` float32 ``[num_trials]``: the return of every trial of the task so
+      far (complete on the step with outer ``terminated``).
+
+    Params are the inner env's params (this wrapper samples nothing). ``step`` runs at most one
+    inner reset per step, serving both a new trial and a new task, and only where an inner
+    episode ended (``core.reset_where``).
+
+    Args:
+        env: the env to wrap (usually the projected env).
+        num_trials: trials per task ``K``, a positive int.
+        obs_extras: subset of :data:`META_EPISODE_EXTRAS` to append to the observation.
+
+    Raises:
+        ValueError: for ``num_trials < 1``, unknown or repeated extras, or, at trace time, an
+            action whose shape is not the inner env's.
+    """
+
+    def __init__(
+        self,
+        env: Environment,
+        num_trials: int,
+        obs_extras: Sequence[str] = META_EPISODE_EXTRAS,
+    ):
+        super().__init__(env)
+        self.num_trials = _positive_int(num_trials, "MetaEpisode", "num_trials")
+        if isinstance(obs_extras, str):
+            obs_extras = (obs_extras,)
+        unknown = [e for e in obs_extras if e not in META_EPISODE_EXTRAS]
+        if unknown or len(set(obs_extras)) != len(obs_extras):
+            raise ValueError(
+                f"MetaEpisode: obs_extras must be distinct names from {META_EPISODE_EXTRAS}; "
+                f"got {tuple(obs_extras)!r}."
+            )
+        self.obs_extras = tuple(e for e in META_EPISODE_EXTRAS if e in obs_extras)
+        self.inner_obs_size = env.obs_size
+        self.inner_action_size = env.action_size
+
+    @property
+    def obs_layout(self) -> dict[str, slice]:
+        """Slice of the observation holding each part: ``"obs"`` (inner obs) and each extra."""
+        sizes = {"obs": self.inner_obs_size, "action": self.inner_action_size}
+        layout, start = {}, 0
+        for part in ("obs", *self.obs_extras):
+            size = sizes.get(part, 1)
+            layout[part] = slice(start, start + size)
+            start += size
+        return layout
+
+    def _observe(
+        self,
+        inner_obs: jax.Array,
+        action: jax.Array,
+        reward: jax.Array,
+        trial_done: jax.Array,
+        task_start: jax.Array,
+    ) -> jax.Array:
+        parts = {
+            "action": action,
+            "reward": reward,
+            "trial_done": trial_done,
+            "task_start": task_start,
+        }
+        pieces = [inner_obs.astype(jnp.float32)]
+        pieces += [jnp.reshape(parts[e], (-1,)).astype(jnp.float32) for e in self.obs_extras]
+        return jnp.concatenate(pieces)
+
+    def _first(self, inner_obs: jax.Array, inner_state: Any) -> tuple[jax.Array, MetaEpisodeState]:
+        obs = self._observe(
+            inner_obs,
+            jnp.zeros((self.inner_action_size,), jnp.float32),
+            jnp.zeros((), jnp.float32),
+            jnp.zeros((), jnp.float32),
+            jnp.ones((), jnp.float32),
+        )
+        state = MetaEpisodeState(
+            inner=inner_state,
+            trial=jnp.zeros((), jnp.int32),
+            trial_returns=jnp.zeros((self.num_trials,), jnp.float32),
+        )
+        return obs, state
+
+    def reset(self, key: jax.Array, params: Any = None) -> tuple[jax.Array, MetaEpisodeState]:
+        params = self.default_params if params is None else params
+        return self._first(*self.env.reset(key, params))
+
+    def _inner_step(
+        self, key: jax.Array, state: MetaEpisodeState, action: jax.Array, params: Any
+    ) -> tuple[Any, ...]:
+        """The inner transition and the trial bookkeeping, before any reset."""
+        action = check_action(action, self.inner_action_size, "MetaEpisode")
+        key_step, key_reset = jax.random.split(key)
+        obs_st, inner_st, reward, terminated, truncated, info = self.env.transition(
+            key_step, state.inner, action, params
+        )
+        reward = jnp.asarray(reward, jnp.float32)
+        trial_done = jnp.logical_or(terminated, truncated)
+        task_done = jnp.logical_and(trial_done, state.trial + 1 >= self.num_trials)
+        trial_returns = state.trial_returns.at[state.trial].add(reward)
+        info = {
+            **info,
+            "trial": state.trial,
+            "trial_done": trial_done,
+            "trial_return": trial_returns[state.trial],
+            "trial_returns": trial_returns,
+        }
+        return key_reset, action, obs_st, inner_st, reward, trial_done, task_done, info
+
+    def _continue(
+        self, state: MetaEpisodeState, inner: Any, trial_done: jax.Array, info: dict[str, Any]
+    ) -> MetaEpisodeState:
+        return MetaEpisodeState(
+            inner=inner,
+            trial=state.trial + trial_done.astype(jnp.int32),
+            trial_returns=info["trial_returns"],
+        )
+
+    def transition(
+        self, key: jax.Array, state: MetaEpisodeState, action: jax.Array, params: Any
+    ) -> StepResult:
+        key_reset, action, obs_st, inner_st, reward, trial_done, task_done, info = self._inner_step(
+            key, state, action, params
+        )
+        # A trial ended and the task goes on: the next trial starts from a fresh inner reset.
+        next_trial = jnp.logical_and(trial_done, jnp.logical_not(task_done))
+        inner_obs, inner = reset_where(
+            self.env.reset, next_trial, key_reset, params, obs_st, inner_st
+        )
+        obs = self._observe(inner_obs, action, reward, trial_done, jnp.zeros((), jnp.float32))
+        state = self._continue(state, inner, trial_done, info)
+        return obs, state, reward, task_done, jnp.zeros((), bool), info
+
+    def step(
+        self, key: jax.Array, state: MetaEpisodeState, action: jax.Array, params: Any = None
+    ) -> StepResult:
+        """``transition`` with auto-reset at task end (same contract as ``core`` ``step``).
+
+        One inner reset serves both a new trial and a new task, and it only runs when an
+        inner episode ended (:func:`projected_envs.core.reset_where`).
+        """
+        params = self.default_params if params is None else params
+        key_reset, action, obs_st, inner_st, reward, trial_done, task_done, info = self._inner_step(
+            key, state, action, params
+        )
+        inner_obs, inner = reset_where(
+            self.env.reset, trial_done, key_reset, params, obs_st, inner_st
+        )
+        zero = jnp.zeros((), jnp.float32)
+        obs_next = self._observe(inner_obs, action, reward, trial_done, zero)  # task goes on
+        obs_first, state_first = self._first(inner_obs, inner)  # task ended: a new one starts
+        state_next = self._continue(state, inner, trial_done, info)
+        state = jax.tree.map(lambda f, n: jnp.where(task_done, f, n), state_first, state_next)
+        obs = jnp.where(task_done, obs_first, obs_next)
+        final = jnp.where(task_done, self._observe(obs_st, action, reward, trial_done, zero), obs)
+        info = {**info, "final_observation": final}
+        return obs, state, reward, task_done, jnp.zeros((), bool), info
+
+    def observation_space(self, params: Any = None) -> spaces.Box:
+        return real_box(self.layout_size)
+
+    @property
+    def layout_size(self) -> int:
+        """Length of the observation: inner obs plus the enabled extras."""
+        return max(s.stop for s in self.obs_layout.values())
+
+
+# --------------------------------------------------------------------------------- Normalize
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class NormalizationStats:
+    """Normalisation statistics of one base env (see ``docs/tasks.md``, "Normalization").
+
+    Attributes:
+        obs_mean: float32 ``[obs_size]``, mean of each observation coordinate.
+        obs_std: float32 ``[obs_size]``, its standard deviation (> 0; 1 for constant ones).
+        reward_scale: positive float; rewards are multiplied by it.
+    """
+
+    obs_mean: np.ndarray
+    obs_std: np.ndarray
+    reward_scale: float
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NormalizationStats:
+        """Build from a mapping with keys ``obs_mean``, ``obs_std``, ``reward_scale``."""
+        stats = cls(
+            obs_mean=np.asarray(data["obs_mean"], np.float32),
+            obs_std=np.asarray(data["obs_std"], np.float32),
+            reward_scale=float(data["reward_scale"]),
+        )
+        if stats.obs_mean.ndim != 1 or stats.obs_mean.shape != stats.obs_std.shape:
+            raise ValueError(
+                "NormalizationStats: obs_mean and obs_std must be 1-D of the same length; got "
+                f"{stats.obs_mean.shape} and {stats.obs_std.shape}."
+            )
+        if not (np.all(np.isfinite(stats.obs_mean)) and np.all(stats.obs_std > 0)):
+            raise ValueError("NormalizationStats: obs_mean must be finite and obs_std > 0.")
+        if not (np.isfinite(stats.reward_scale) and stats.reward_scale > 0):
+            raise ValueError(
+                f"NormalizationStats: reward_scale must be > 0, got {stats.reward_scale}."
+            )
+        return stats
+
+
+@functools.cache
+def _shipped_stats() -> dict[str, Any]:
+    path = resources.files("projected_envs") / "data" / "normalization.json"
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text())["envs"]
+
+
+def normalization_stats(env_id: str) -> NormalizationStats:
+    """The shipped normalisation statistics of a registered env id (``"suite/name"``).
+
+    Raises:
+        KeyError: if none are shipped for ``env_id``; the message names the script that
+            computes them and the ``stats=`` argument of :class:`Normalize`.
+    """
+    shipped = _shipped_stats()
+    if env_id not in shipped:
+        raise KeyError(
+            f"No shipped normalization stats for env {env_id!r} "
+            f"({len(shipped)} envs have them). Compute them with "
+            f"`python {_NORMALIZATION_SCRIPT} {env_id}` or pass Normalize(env, stats=...)."
+        )
+    return NormalizationStats.from_dict(shipped[env_id])
+
+
+def _env_id(env: Environment) -> str | None:
+    """The registry id of the base env: its ``env_id`` attribute, else an id-like ``name``."""
+    base = env.unwrapped if isinstance(env, Wrapper) else env
+    for candidate in (getattr(base, "env_id", None), base.name):
+        if isinstance(candidate, str) and "/" in candidate:
+            return candidate
+    return None
+
+
+class Normalize(Wrapper):
+    """Standardise observations and scale rewards with per-base-env statistics.
+
+    ``obs' = clip((obs - obs_mean) / obs_std, -obs_clip, obs_clip)`` and
+    ``reward' = reward_scale * reward``; ``info["raw_reward"]`` keeps the unscaled reward.
+    Apply it directly around the base env, under the projections, so that every base env
+    enters the projection with O(1) coordinates. The statistics come from
+    ``projected_envs/data/normalization.json`` (random-policy rollouts, computed by
+    ``scripts/compute_normalization.py``; method in ``docs/tasks.md``) unless given.
+    Params and state are the inner env's, unchanged.
+
+    Args:
+        env: a base env from ``make()`` (possibly under non-observation wrappers).
+        stats: statistics to use instead of the shipped ones: :class:`NormalizationStats` or a
+            mapping with ``obs_mean``, ``obs_std``, ``reward_scale``.
+        env_id: registry id whose shipped stats to use; default: the id ``make()`` gave
+            the base env.
+        obs_clip: bound on the standardised observation (in standard deviations); ``None``
+            disables clipping.
+
+    Raises:
+        KeyError: no stats shipped for the env (names the script and ``stats=``).
+        ValueError: stats of the wrong size, the env id unknown, or ``env`` already projected
+            or normalised.
+    """
+
+    def __init__(
+        self,
+        env: Environment,
+        stats: NormalizationStats | Mapping[str, Any] | None = None,
+        env_id: str | None = None,
+        obs_clip: float | None = 10.0,
+    ):
+        super().__init__(env)
+        layer = env
+        while isinstance(layer, Wrapper):
+            if isinstance(layer, ProjectObservation | MetaEpisode | Normalize):
+                raise ValueError(
+                    f"Normalize must wrap the base env directly (under the projections); "
+                    f"it was given {env.name}. Use ProjectObservation(Normalize(base_env), ...)."
+                )
+            layer = layer.env
+        if stats is None:
+            env_id = env_id if env_id is not None else _env_id(env)
+            if env_id is None:
+                raise ValueError(
+                    f"Normalize: cannot tell which registered env {env.name} is. Pass "
+                    "env_id='suite/name' or stats=NormalizationStats(...)."
+                )
+            stats = normalization_stats(env_id)
+        elif not isinstance(stats, NormalizationStats):
+            stats = NormalizationStats.from_dict(stats)
+        if stats.obs_mean.shape != (env.obs_size,):
+            raise ValueError(
+                f"Normalize: stats are for observations of shape {stats.obs_mean.shape}, the env "
+                f"{env.name} has ({env.obs_size},). Use the stats of this env "
+                f"(python {_NORMALIZATION_SCRIPT} <env id>)."
+            )
+        if obs_clip is not None and not obs_clip > 0:
+            raise ValueError(f"Normalize: obs_clip must be > 0 or None, got {obs_clip}.")
+        self.env_id = env_id
+        self.stats = stats
+        self.obs_clip = obs_clip
+
+    def _normalize(self, obs: jax.Array) -> jax.Array:
+        obs = (obs - jnp.asarray(self.stats.obs_mean)) / jnp.asarray(self.stats.obs_std)
+        if self.obs_clip is not None:
+            obs = jnp.clip(obs, -self.obs_clip, self.obs_clip)
+        return obs.astype(jnp.float32)
+
+    def reset(self, key: jax.Array, params: Any = None) -> tuple[jax.Array, Any]:
+        obs, state = self.env.reset(key, self.default_params if params is None else params)
+        return self._normalize(obs), state
+
+    def transition(self, key: jax.Array, state: Any, action: jax.Array, params: Any) -> StepResult:
+        obs, state, reward, terminated, truncated, info = self.env.transition(
+            key, state, action, params
+        )
+        scaled = (reward * jnp.float32(self.stats.reward_scale)).astype(jnp.float32)
+        info = {**info, "raw_reward": reward}
+        return self._normalize(obs), state, scaled, terminated, truncated, info
+
+
+# ----------------------------------------------------------------------------- LegacyStepAPI
+
+
+class LegacyStepAPI(Wrapper):
+    """gymnax < 1.0 step signature for code such as purejaxrl / popjaxrl.
+
+    ``step(key, state, action, params=None) -> (obs, state, reward, done, info)`` with
+    ``done = terminated | truncated`` and ``info["terminated"]``, ``info["truncated"]``,
+    ``info["discount"]`` (float32, ``1 - terminated``) added to the wrapped env's info
+    (which keeps ``"final_observation"``). Auto-reset is the wrapped env's ``step``.
+    ``reset``, ``transition``, ``sample_task``, params and state are unchanged; keep this
+    wrapper outermost.
+    """
+
+    def step(  # type: ignore[override]
+        self, key: jax.Array, state: Any, action: jax.Array, params: Any = None
+    ) -> tuple[jax.Array, Any, jax.Array, jax.Array, dict[str, Any]]:
+        obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
+        info = {
+            **info,
+            "terminated": terminated,
+            "truncated": truncated,
+            "discount": 1.0 - jnp.asarray(terminated, jnp.float32),
+        }
+        return obs, state, reward, jnp.logical_or(terminated, truncated), info
+
+    @property
+    def num_actions(self) -> int:
+        """Size of the action vector (gymnax < 1.0 name)."""
+        return self.action_size
