@@ -1,1 +1,33 @@
-"""In-context RL agents: PPO with a resettable S5 memory, plus GRU/LSTM/memoryless baselines."""
+"""In-context RL agents: PPO with a resettable S5 memory, plus GRU/LSTM/memoryless baselines.
+
+Submodules, one job each: :mod:`agents.s5` (resettable S5), :mod:`agents.memory` (GRU, LSTM,
+memoryless), :mod:`agents.networks` (actor-critic), :mod:`agents.ppo` (PPO as small pure
+functions), :mod:`agents.evaluation` (per-trial returns on task banks),
+:mod:`agents.statistics` (IQM, bootstrap CIs), :mod:`agents.checkpoint` (orbax checkpoints).
+"""
+
+from agents import memory, networks, ppo, s5
+from agents.memory import MEMORY_KINDS, GRUMemory, LSTMMemory, NoMemory, make_memory
+from agents.networks import ActorCritic
+from agents.ppo import PPOConfig, RunnerState, make_init, make_train, make_update, scan_updates
+from agents.s5 import ResettableS5Stack
+
+__all__ = [
+    "MEMORY_KINDS",
+    "ActorCritic",
+    "GRUMemory",
+    "LSTMMemory",
+    "NoMemory",
+    "PPOConfig",
+    "ResettableS5Stack",
+    "RunnerState",
+    "make_init",
+    "make_memory",
+    "make_train",
+    "make_update",
+    "memory",
+    "networks",
+    "ppo",
+    "s5",
+    "scan_updates",
+]

@@ -383,7 +383,7 @@ class S5SSM(nn.Module):
             resets: [T, B] bool, True where u[t] starts a new episode.
 
         Returns:
-            (state after u[-1] [B, P] complex64, y [T, B, H]).
+            (state after the last input, complex64 [B, P]; y [T, B, H]).
         """
         lam_bar, b_bar, c_tilde, d = self._discretized()
         u_c = u.astype(jnp.float32)

@@ -1,5 +1,69 @@
-"""projected-envs: projected continuous-control task distributions for meta-RL in JAX."""
+"""projected-envs: projected continuous-control task distributions for meta-RL in JAX.
 
+The public API (see the docs and ``DESIGN.md``):
+
+* envs: :func:`make`, :func:`register`, :func:`registered_envs`; every env is a gymnax 1.x
+  :class:`Environment` with ``reset``, ``step``, ``transition`` and ``sample_task``;
+* wrappers: :class:`Normalize`, :class:`ProjectObservation`, :class:`ProjectAction`,
+  :class:`MetaEpisode`, :class:`LegacyStepAPI`;
+* projections: :data:`PROJECTION_FAMILIES`, :func:`sample_projection`;
+* task sets and benchmarks: :class:`TaskSet`, :class:`Benchmark`, :func:`benchmark`,
+  :func:`benchmarks`, :func:`register_benchmark`;
+* batching: :class:`VecEnv`.
+"""
+
+from projected_envs.benchmarks import (
+    Benchmark,
+    TaskBank,
+    TaskSet,
+    benchmark,
+    benchmarks,
+    register_benchmark,
+)
 from projected_envs.core import Environment, Wrapper
+from projected_envs.projections import PROJECTION_FAMILIES, projection, sample_projection
+from projected_envs.registry import make, register, registered_envs
+from projected_envs.vec import VecEnv, VecState
+from projected_envs.wrappers import (
+    META_EPISODE_EXTRAS,
+    LegacyStepAPI,
+    MetaEpisode,
+    MetaEpisodeState,
+    NormalizationStats,
+    Normalize,
+    ProjectAction,
+    ProjectActionParams,
+    ProjectObservation,
+    ProjectObservationParams,
+    normalization_stats,
+)
 
-__all__ = ["Environment", "Wrapper"]
+__all__ = [
+    "META_EPISODE_EXTRAS",
+    "PROJECTION_FAMILIES",
+    "Benchmark",
+    "Environment",
+    "LegacyStepAPI",
+    "MetaEpisode",
+    "MetaEpisodeState",
+    "NormalizationStats",
+    "Normalize",
+    "ProjectAction",
+    "ProjectActionParams",
+    "ProjectObservation",
+    "ProjectObservationParams",
+    "TaskBank",
+    "TaskSet",
+    "VecEnv",
+    "VecState",
+    "Wrapper",
+    "benchmark",
+    "benchmarks",
+    "make",
+    "normalization_stats",
+    "projection",
+    "register",
+    "register_benchmark",
+    "registered_envs",
+    "sample_projection",
+]

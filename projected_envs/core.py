@@ -21,12 +21,14 @@ Nothing here is jitted: jit once at the top of your program.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import jax
 import jax.numpy as jnp
 from gymnax.environments import environment as gymnax_environment
 from gymnax.environments import spaces
+from jax.custom_batching import custom_vmap
 
 TEnvState = TypeVar("TEnvState")
 TEnvParams = TypeVar("TEnvParams")
@@ -39,7 +41,9 @@ class Environment(gymnax_environment.Environment, Generic[TEnvState, TEnvParams]
     """Base class of every env and wrapper in ``projected_envs`` (see module docstring)."""
 
     # ----------------------------------------------------------------- to implement
-    def reset(self, key: jax.Array, params: TEnvParams | None = None) -> tuple[jax.Array, TEnvState]:
+    def reset(
+        self, key: jax.Array, params: TEnvParams | None = None
+    ) -> tuple[jax.Array, TEnvState]:
         """Start an episode of the task ``params``; returns ``(obs, state)``."""
         raise NotImplementedError
 
@@ -74,9 +78,7 @@ class Environment(gymnax_environment.Environment, Generic[TEnvState, TEnvParams]
             key_step, state, action, params
         )
         done = jnp.logical_or(terminated, truncated)
-        obs_re, state_re = self.reset(key_reset, params)
-        state = jax.tree.map(lambda r, s: jnp.where(done, r, s), state_re, state_st)
-        obs = jnp.where(done, obs_re, obs_st)
+        obs, state = reset_where(self.reset, done, key_reset, params, obs_st, state_st)
         info = {**info, "final_observation": obs_st}
         return obs, state, reward, terminated, truncated, info
 
@@ -86,7 +88,9 @@ class Environment(gymnax_environment.Environment, Generic[TEnvState, TEnvParams]
 
     def step_env(self, key: jax.Array, state: TEnvState, action: jax.Array, params: TEnvParams):
         """gymnax < 1.0 style hook: ``(obs, state, reward, done, info)`` without auto-reset."""
-        obs, state, reward, terminated, truncated, info = self.transition(key, state, action, params)
+        obs, state, reward, terminated, truncated, info = self.transition(
+            key, state, action, params
+        )
         info = {**info, "terminated": terminated, "truncated": truncated}
         return obs, state, reward, jnp.logical_or(terminated, truncated), info
 
@@ -99,6 +103,70 @@ class Environment(gymnax_environment.Environment, Generic[TEnvState, TEnvParams]
     def action_size(self) -> int:
         """Length of the action vector; actions live in ``[-1, 1]``."""
         return int(self.action_space(self.default_params).shape[0])
+
+
+def reset_where(
+    reset: Callable[[jax.Array, Any], tuple[Any, Any]],
+    done: jax.Array,
+    key: jax.Array,
+    params: Any,
+    obs: Any,
+    state: Any,
+) -> tuple[Any, Any]:
+    """``(obs, state)``, replaced by a fresh ``reset(key, params)`` where ``done`` is True.
+
+    Same result as computing the reset and selecting with ``jnp.where``, but the reset only
+    runs when it is needed: for one env a ``lax.cond`` on ``done``; under ``jax.vmap`` (custom
+    batching rule) one ``lax.cond`` on ``any(done)`` over the batch, so a step on which no env
+    of the batch finishes costs no reset (a MuJoCo reset costs about one physics step). Under
+    nested ``vmap`` the outer levels fall back to computing and selecting. Works under ``jit``,
+    ``scan`` and autodiff.
+    """
+    done = jnp.asarray(done, dtype=bool)
+
+    @custom_vmap
+    def select(done, key, params, obs, state):
+        current = (obs, state)
+        return jax.lax.cond(
+            done,
+            lambda: _cast_like(reset(key, params), current),
+            lambda: _cast_like(current, current),
+        )
+
+    @select.def_vmap
+    def select_batched(axis_size, in_batched, done, key, params, obs, state):
+        def batched(x, is_batched):
+            return x if is_batched else jnp.broadcast_to(x, (axis_size, *jnp.shape(x)))
+
+        done, key, params, obs, state = jax.tree.map(
+            batched, (done, key, params, obs, state), tuple(in_batched)
+        )
+        current = (obs, state)
+
+        def fresh():
+            new = jax.vmap(reset)(key, params)
+
+            def where(r, x):
+                return jnp.where(done.reshape(done.shape + (1,) * (jnp.ndim(x) - 1)), r, x)
+
+            return _cast_like(jax.tree.map(where, new, current), current)
+
+        out = jax.lax.cond(jnp.any(done), fresh, lambda: _cast_like(current, current))
+        return out, jax.tree.map(lambda _: True, out)
+
+    return select(done, key, params, obs, state)
+
+
+def _cast_like(tree: Any, like: Any) -> Any:
+    """``tree`` with each leaf cast to the dtype of the matching leaf of ``like`` (strong)."""
+
+    def cast(x, ref):
+        dtype = jnp.asarray(ref).dtype if not hasattr(ref, "dtype") else ref.dtype
+        if jax.dtypes.issubdtype(dtype, jax.dtypes.extended):  # PRNG keys
+            return x
+        return jax.lax.convert_element_type(x, dtype)
+
+    return jax.tree.map(cast, tree, like)
 
 
 def check_action(action: jax.Array, action_size: int, where: str) -> jax.Array:
@@ -136,7 +204,8 @@ class Wrapper(Environment):
     def __init__(self, env: Environment):
         if not isinstance(env, Environment):
             raise TypeError(
-                f"{type(self).__name__} wraps projected_envs environments; got {type(env).__name__}. "
+                f"{type(self).__name__} wraps projected_envs environments; "
+                f"got {type(env).__name__}. "
                 "Build envs with projected_envs.make(...)."
             )
         self.env = env

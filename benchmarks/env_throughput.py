@@ -1,0 +1,202 @@
+"""Env steps per second of our adapters against the raw backend env, in the same process.
+
+For each env: a batch of ``--batch`` envs (``vmap``), one jitted ``lax.scan`` of ``--steps``
+steps with uniform random actions in ``[-1, 1]`` drawn inside the scan, started from a reset
+batch. Two rollouts are timed:
+
+* ``raw``: the backend env with none of our code: gymnax's own ``env.step`` (which
+  auto-resets), brax's raw ``env.step``, Playground's raw ``env.step`` (neither brax nor
+  Playground auto-resets here, and neither has a time limit);
+* ``ours``: ``projected_envs.make(env_id)``'s ``step``: action check / clip / scaling, time
+  limit, flags, and an auto-reset that draws a fresh initial state every step (selected where
+  an episode ended).
+
+Each rollout is compiled once (not timed), then the two are timed alternately ``--repeats``
+times; the median is kept. ``ratio = ours / raw`` (goal >= 0.95).
+
+Usage::
+
+    python benchmarks/env_throughput.py              # every brax env + a few gymnax / dmc
+    python benchmarks/env_throughput.py --quick      # a short list, fewer repeats
+    python benchmarks/env_throughput.py --envs brax/hopper,gymnax/Pendulum-v1
+
+The last printed line is one JSON object: ``{"env_throughput": {env_id: ratio, ...}, ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from projected_envs.registry import BRAX_ENVS, make
+
+DEFAULT_ENVS = (
+    *(f"brax/{n}" for n in BRAX_ENVS),
+    "gymnax/Pendulum-v1",
+    "gymnax/Reacher-misc",
+    "gymnax/PointRobot-misc",
+    "dmc/CartpoleSwingup",
+    "dmc/PointMassHard",
+    "dmc/CheetahRun",
+)
+QUICK_ENVS = (
+    "brax/hopper",
+    "brax/inverted_pendulum",
+    "brax/reacher",
+    "gymnax/Pendulum-v1",
+    "gymnax/PointRobot-misc",
+    "dmc/CartpoleSwingup",
+    "dmc/PointMassHard",
+)
+
+Rollout = Callable[[jax.Array], jax.Array]
+
+
+def ours_rollout(env_id: str, batch: int, steps: int) -> Rollout:
+    """Jitted ``key -> reward sum`` of our env: reset a batch, then ``steps`` steps."""
+    env, params = make(env_id)
+    size = env.action_size
+
+    def run(key: jax.Array) -> jax.Array:
+        key, k_reset = jax.random.split(key)
+        _, state = jax.vmap(env.reset, (0, None))(jax.random.split(k_reset, batch), params)
+
+        def body(carry, k):
+            state, total = carry
+            k_act, k_step = jax.random.split(k)
+            action = jax.random.uniform(k_act, (batch, size), minval=-1.0, maxval=1.0)
+            out = jax.vmap(env.step, (0, 0, 0, None))(
+                jax.random.split(k_step, batch), state, action, params
+            )
+            return (out[1], total + out[2].sum()), None
+
+        init = (state, jnp.zeros((), jnp.float32))
+        return jax.lax.scan(body, init, jax.random.split(key, steps))[0][1]
+
+    return jax.jit(run)
+
+
+def raw_rollout(env_id: str, batch: int, steps: int) -> Rollout:
+    """Jitted ``key -> reward sum`` of the backend env the adapter wraps, same workload."""
+    suite, _ = env_id.split("/", 1)
+    env, _ = make(env_id)
+    size = env.action_size
+    if suite == "gymnax":
+        raw, raw_params = env.gymnax_env, env.default_params
+
+        def reset(k):
+            return raw.reset(k, raw_params)[1]
+
+        def step(k, s, a):
+            out = raw.step(k, s, a, raw_params)
+            return out[1], out[2]
+
+    elif suite in ("brax", "dmc"):
+        raw = env.raw_env
+
+        def reset(k):
+            return raw.reset(k)
+
+        def step(k, s, a):
+            s = raw.step(s, a)
+            return s, s.reward
+
+    else:
+        raise ValueError(f"no raw baseline for suite {suite!r} ({env_id})")
+
+    def run(key: jax.Array) -> jax.Array:
+        key, k_reset = jax.random.split(key)
+        state = jax.vmap(reset)(jax.random.split(k_reset, batch))
+
+        def body(carry, k):
+            state, total = carry
+            k_act, k_step = jax.random.split(k)
+            action = jax.random.uniform(k_act, (batch, size), minval=-1.0, maxval=1.0)
+            state, reward = jax.vmap(step)(jax.random.split(k_step, batch), state, action)
+            return (state, total + jnp.sum(reward)), None
+
+        init = (state, jnp.zeros((), jnp.float32))
+        return jax.lax.scan(body, init, jax.random.split(key, steps))[0][1]
+
+    return jax.jit(run)
+
+
+def _timed(fn: Rollout, key: jax.Array) -> float:
+    start = time.perf_counter()
+    jax.block_until_ready(fn(key))
+    return time.perf_counter() - start
+
+
+def measure(env_id: str, batch: int, steps: int, repeats: int) -> dict[str, Any]:
+    """Compile both rollouts, then time them alternately; returns one table row."""
+    raw, ours = raw_rollout(env_id, batch, steps), ours_rollout(env_id, batch, steps)
+    compile_raw = _timed(raw, jax.random.key(0))
+    compile_ours = _timed(ours, jax.random.key(0))
+    t_raw, t_ours = [], []
+    for r in range(repeats):
+        key = jax.random.key(r + 1)
+        t_raw.append(_timed(raw, key))
+        t_ours.append(_timed(ours, key))
+    raw_sps = batch * steps / statistics.median(t_raw)
+    ours_sps = batch * steps / statistics.median(t_ours)
+    return {
+        "env": env_id,
+        "raw_sps": raw_sps,
+        "ours_sps": ours_sps,
+        "ratio": ours_sps / raw_sps,
+        "compile_raw_s": compile_raw,
+        "compile_ours_s": compile_ours,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--envs", default=None, help="comma-separated env ids")
+    parser.add_argument("--quick", action="store_true", help="short env list, 3 repeats")
+    parser.add_argument("--batch", type=int, default=256, help="envs per batch (vmap)")
+    parser.add_argument("--steps", type=int, default=100, help="steps per scan")
+    parser.add_argument("--repeats", type=int, default=None, help="timed calls (default 5)")
+    args = parser.parse_args(argv)
+
+    envs = args.envs.split(",") if args.envs else (QUICK_ENVS if args.quick else DEFAULT_ENVS)
+    repeats = args.repeats or (3 if args.quick else 5)
+    machine = (
+        f"{jax.devices()[0].platform}, {os.cpu_count()} CPU cores, {platform.processor() or ''}"
+    )
+    print(f"batch {args.batch} x {args.steps}-step scan, median of {repeats}; device: {machine}")
+    header = f"| {'env':<32} | {'raw steps/s':>12} | {'ours steps/s':>12} | {'ratio':>6} |"
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    rows = []
+    for env_id in envs:
+        row = measure(env_id, args.batch, args.steps, repeats)
+        rows.append(row)
+        print(
+            f"| {env_id:<32} | {row['raw_sps']:>12,.0f} | {row['ours_sps']:>12,.0f} "
+            f"| {row['ratio']:>6.3f} |",
+            flush=True,
+        )
+    result = {
+        "env_throughput": {r["env"]: round(r["ratio"], 4) for r in rows},
+        "min_ratio": round(min(r["ratio"] for r in rows), 4),
+        "goal": 0.95,
+        "batch": args.batch,
+        "steps": args.steps,
+        "repeats": repeats,
+        "device": machine,
+    }
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""The main job end to end: the smoke preset's artifacts, bitwise resume, refusals, evaluate.py.
+
+Every run here uses the ``smoke`` preset in one process, so the jitted programs compile once
+(``meta_train.programs`` and the evaluators are cached per config).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+sys.path.insert(0, str(EXAMPLES))
+
+import evaluate as evaluate_script  # noqa: E402
+import meta_train  # noqa: E402
+from configs import PRESETS, TrainConfig  # noqa: E402
+
+from agents.checkpoint import tree_equal  # noqa: E402
+from agents.ppo import PPOConfig  # noqa: E402
+
+SMOKE = ["--preset", "smoke", "--no-progress"]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """One uninterrupted smoke run."""
+    out = tmp_path_factory.mktemp("runs") / "full"
+    return meta_train.main([*SMOKE, "--out-dir", str(out)])
+
+
+def test_smoke_preset_writes_every_artifact(full_run):
+    run_dir, config = full_run.run_dir, PRESETS["smoke"]
+    assert full_run.finished and int(full_run.runner_state.update) == config.num_updates
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["preset"] == "smoke" and record["config"]["benchmark"] == "classic"
+
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["update"] for r in rows] == [2, 4]  # one row per chunk of 2 updates
+    assert [r["env_steps"] for r in rows] == [256, 512]
+    for row in rows:
+        assert row["wall_time"] > 0 and row["steps_per_second"] > 0
+        assert isinstance(row["loss/total"], float)
+        for split in ("train", "id_test", "ood_test"):
+            lo, hi = row[f"eval/{split}/mean_ci"]
+            assert lo <= row[f"eval/{split}/mean"] <= hi
+
+    steps = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())
+    assert steps == [2, 4]
+
+    report = json.loads((run_dir / "eval.json").read_text())
+    assert set(report["splits"]) == {"train", "id_test", "ood_test"}
+    for split in report["splits"].values():
+        num_tasks = config.final_eval_per_env * len(split["env_names"])
+        assert len(split["returns"]) == num_tasks and len(split["returns"][0]) == 4
+        assert split["random_summary"]["overall"]["return"]["mean_ci"][0] is not None
+        assert set(split["summary"]["overall"]) == {"return", "per_trial", "gain"}
+    assert "ood_test" in (run_dir / "eval_table.txt").read_text()
+    for name in ("learning_curve.png", "in_context.png"):
+        data = (run_dir / name).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 10_000
+
+
+def test_resume_gives_bitwise_the_same_final_state(full_run, tmp_path):
+    out = tmp_path / "resumed"
+    first = meta_train.main([*SMOKE, "--out-dir", str(out), "--stop-after-updates", "2"])
+    assert not first.finished and int(first.runner_state.update) == 2
+    assert not (out / "eval.json").exists()
+    second = meta_train.main(["--resume", str(out), "--no-progress"])  # config from the run
+    assert second.finished
+    assert tree_equal(second.runner_state, full_run.runner_state)  # params, opt, envs, keys
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["update"] for r in rows] == [2, 4]
+
+
+def test_resume_with_another_config_is_refused_naming_the_fields(full_run):
+    argv = ["--resume", str(full_run.run_dir), "--learning-rate", "0.5", "--seed", "3"]
+    with pytest.raises(ValueError) as err:
+        meta_train.main([*argv, "--no-progress"])
+    message = str(err.value)
+    assert "ppo.learning_rate: run=0.001, now=0.5" in message
+    assert "seed: run=0, now=3" in message
+    assert "memory" not in message
+
+
+def test_new_run_into_an_existing_run_folder_is_refused(full_run):
+    with pytest.raises(SystemExit, match="--resume"):
+        meta_train.main([*SMOKE, "--out-dir", str(full_run.run_dir)])
+
+
+def test_help_lists_every_field_with_its_comment(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    with pytest.raises(SystemExit):
+        meta_train.parse_args(["--help"])
+    text = capsys.readouterr().out
+    import dataclasses
+
+    for cls in (TrainConfig, PPOConfig, meta_train.Args):
+        for field in dataclasses.fields(cls):
+            if field.name in ("ppo", "config", "memory_kwargs"):  # memory_kwargs: (name, Any)
+                continue  # pairs have no CLI form; tyro leaves the field at its default
+            assert f"--{field.name.replace('_', '-')}" in text, field.name
+    assert "PPO updates per jitted chunk" in text  # a TrainConfig comment
+    assert "Adam step size" in text  # a PPOConfig comment
+    assert "{cpu,smoke,gpu,dmc-lu2023}" in text
+
+
+def test_presets_and_memory_flag_parse():
+    args = meta_train.parse_args(["--preset", "gpu", "--memory", "gru"])
+    assert args.config.ppo.memory == "gru" and args.config.ppo.num_envs == 256
+    assert meta_train.parse_args([]).config == PRESETS["cpu"]
+
+
+def test_evaluate_script_reports_a_saved_agent(full_run, tmp_path):
+    argv = ["--checkpoint", str(full_run.run_dir), "--split", "ood_test", "--per-env", "2"]
+    results = evaluate_script.main([*argv, "--out-dir", str(tmp_path)])
+    assert set(results) == {"ood_test"}
+    # Same tasks, keys and params as the run's final evaluation: the same returns.
+    report = json.loads((full_run.run_dir / "eval.json").read_text())
+    assert results["ood_test"].returns.tolist() == report["splits"]["ood_test"]["returns"]
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == [
+        "classic_ood_test_k4_eval.json",
+        "classic_ood_test_k4_eval_table.txt",
+        "classic_ood_test_k4_in_context.png",
+    ]
+
+
+def test_evaluate_script_refuses_an_incompatible_benchmark(full_run):
+    from projected_envs import benchmark
+
+    ours, other = benchmark("classic"), benchmark("brax-locomotion")
+    assert ours.obs_dim != other.obs_dim and ours.action_dim != other.action_dim
+    argv = ["--checkpoint", str(full_run.run_dir), "--benchmark", "brax-locomotion"]
+    with pytest.raises(ValueError) as err:
+        evaluate_script.main([*argv, "--split", "train"])
+    message, where = str(err.value), "brax-locomotion/train"
+    assert f"obs_dim: agent={ours.obs_dim}, {where}={other.obs_dim}" in message
+    assert f"action_dim: agent={ours.action_dim}, {where}={other.action_dim}" in message
