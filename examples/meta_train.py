@@ -347,6 +347,11 @@ def train_loop(args: Args, run_dir: Path) -> tuple[RunnerState, bool]:
     t_start, last_saved, finished = time.perf_counter(), start, True
     meta = checkpoint_metadata(config)
     with (run_dir / METRICS_FILE).open("a") as metrics_file:
+        if start == 0 and config.eval_every:  # the untrained agent: the curve's first point
+            evals = evaluate_splits(config, bench, state.train_state.params, config.eval_per_env)
+            row = {"update": 0, "env_steps": 0, **eval_row(evals)}
+            row["wall_time"] = wall_before + time.perf_counter() - t_start
+            metrics_file.write(json.dumps(row) + "\n")
         for index, n in enumerate(_chunk_sizes(config, start)):
             chunk = compiled_chunk(config, state, n)
             t0 = time.perf_counter()

@@ -40,11 +40,13 @@ def test_smoke_preset_writes_every_artifact(full_run):
     assert record["preset"] == "smoke" and record["config"]["benchmark"] == "classic"
 
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [r["update"] for r in rows] == [2, 4]  # one row per chunk of 2 updates
-    assert [r["env_steps"] for r in rows] == [256, 512]
+    # The untrained agent's evaluation, then one row per chunk of 2 updates.
+    assert [r["update"] for r in rows] == [0, 2, 4]
+    assert [r["env_steps"] for r in rows] == [0, 256, 512]
     for row in rows:
-        assert row["wall_time"] > 0 and row["steps_per_second"] > 0
-        assert isinstance(row["loss/total"], float)
+        assert row["wall_time"] > 0
+        if row["update"]:
+            assert row["steps_per_second"] > 0 and isinstance(row["loss/total"], float)
         for split in ("train", "id_test", "ood_test"):
             lo, hi = row[f"eval/{split}/mean_ci"]
             assert lo <= row[f"eval/{split}/mean"] <= hi
@@ -74,7 +76,7 @@ def test_resume_gives_bitwise_the_same_final_state(full_run, tmp_path):
     assert second.finished
     assert tree_equal(second.runner_state, full_run.runner_state)  # params, opt, envs, keys
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["update"] for r in rows] == [2, 4]
+    assert [r["update"] for r in rows] == [0, 2, 4]
 
 
 def test_resume_with_another_config_is_refused_naming_the_fields(full_run):

@@ -99,7 +99,7 @@ def _fix_brax_fluid() -> None:
 
 #: Physics pipeline used when ``backend`` is not given (chosen by measurement on CPU, see
 #: docs/environments.md).
-DEFAULT_BACKEND = "generalized"
+DEFAULT_BACKEND = "spring"
 
 #: brax envs that map ``[-1, 1]`` onto their control range themselves.
 _RESCALES_ITSELF = frozenset({"inverted_pendulum"})
