@@ -46,6 +46,7 @@ from projected_envs.vec import VecEnv
 __all__ = [
     "EvalResult",
     "Evaluator",
+    "Rollout",
     "evaluate",
     "format_table",
     "get_evaluator",

@@ -6,7 +6,7 @@ the package provides is the part that is hard to get right: the distribution of 
 (``bench.train``), a batched env over all its base envs (``pe.VecEnv``), and fixed held-out
 evaluation banks (``eval_tasks``).
 
-    python examples/bring_your_own_loop.py     # about a minute on a laptop CPU
+    python examples/bring_your_own_loop.py     # about two minutes on a 2-core CPU
 """
 
 from __future__ import annotations

@@ -249,6 +249,9 @@ def _batched_sampler(task_set: TaskSet, index: int, evaluation: bool) -> Callabl
             seed_key = _train_seed(jax.random.fold_in(key, x), task_set.seed)
         return task_set._task_from_seed(index, seed_key), _seed_data(seed_key)
 
+    # Build (and cache) the env stack outside the trace: brax builds its model arrays on first
+    # use, and arrays made inside a trace would leak as tracers into the cached env.
+    task_set.make_env(index)
     return jax.jit(jax.vmap(one, in_axes=(None, 0)))
 
 

@@ -23,6 +23,10 @@ from agents.checkpoint import tree_equal  # noqa: E402
 from agents.ppo import PPOConfig  # noqa: E402
 
 SMOKE = ["--preset", "smoke", "--no-progress"]
+# One process runs every test of this module (pytest -n 2 --dist loadgroup): they share the
+# module fixture and the compiled programs, which are most of their cost.
+pytestmark = pytest.mark.xdist_group("meta_train")
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

@@ -39,6 +39,9 @@ CONFIG = PPOConfig(
     head_sizes=(8,),
 )
 PER_ENV = 3
+# One process runs every test of this module (pytest -n 2 --dist loadgroup): they share the
+# module fixture and the compiled programs, which are most of their cost.
+pytestmark = pytest.mark.xdist_group("evaluation")
 
 
 @pytest.fixture(scope="module")

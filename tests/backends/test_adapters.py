@@ -16,7 +16,7 @@ import projected_envs.registry as registry
 
 HAS_PLAYGROUND = importlib.util.find_spec("mujoco_playground") is not None
 needs_playground = pytest.mark.skipif(not HAS_PLAYGROUND, reason="needs the dmc extra")
-STEPS = 30
+STEPS = 100  # long enough for the brax pendulums to fall under random actions
 
 
 def _actions(key: jax.Array, size: int) -> jax.Array:

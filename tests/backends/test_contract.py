@@ -23,7 +23,7 @@ from gymnax.environments import spaces
 import projected_envs.registry as registry
 
 BATCH = 2  # envs per rollout
-STEPS = 40  # steps per rollout; hopper-like envs fall within this many random steps
+STEPS = 120  # steps per rollout; hopper-like envs fall within this many random steps (seen: 39-88)
 SHORT_LIMIT = 3  # max_steps_in_episode of the short-limit rollout
 
 #: Envs checked by tracing only by default (shapes, dtypes, state types, bad actions; no
