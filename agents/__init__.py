@@ -6,7 +6,8 @@ functions), :mod:`agents.evaluation` (per-trial returns on task banks),
 :mod:`agents.statistics` (IQM, bootstrap CIs), :mod:`agents.checkpoint` (orbax checkpoints).
 """
 
-from agents import memory, networks, ppo, s5
+from agents import checkpoint, evaluation, memory, networks, ppo, s5, statistics
+from agents.evaluation import EvalResult, evaluate
 from agents.memory import MEMORY_KINDS, GRUMemory, LSTMMemory, NoMemory, make_memory
 from agents.networks import ActorCritic
 from agents.ppo import PPOConfig, RunnerState, make_init, make_train, make_update, scan_updates
@@ -15,12 +16,16 @@ from agents.s5 import ResettableS5Stack
 __all__ = [
     "MEMORY_KINDS",
     "ActorCritic",
+    "EvalResult",
     "GRUMemory",
     "LSTMMemory",
     "NoMemory",
     "PPOConfig",
     "ResettableS5Stack",
     "RunnerState",
+    "checkpoint",
+    "evaluate",
+    "evaluation",
     "make_init",
     "make_memory",
     "make_train",
@@ -30,4 +35,5 @@ __all__ = [
     "ppo",
     "s5",
     "scan_updates",
+    "statistics",
 ]

@@ -18,6 +18,7 @@ from projected_envs.benchmarks import (
     TaskSet,
     benchmark,
     benchmarks,
+    make_benchmark,
     register_benchmark,
 )
 from projected_envs.core import Environment, Wrapper
@@ -60,6 +61,7 @@ __all__ = [
     "benchmark",
     "benchmarks",
     "make",
+    "make_benchmark",
     "normalization_stats",
     "projection",
     "register",
