@@ -128,6 +128,8 @@ def test_brax_backend_kwarg_selects_the_pipeline():
     assert params.max_steps_in_episode == 1000
     with pytest.raises(ValueError, match="backend"):
         registry.make("brax/inverted_pendulum", backend="warp-drive")
+    # brax's swimmer only supports the generalized pipeline.
+    assert registry.make("brax/swimmer")[0].raw_env.backend == "generalized"
 
 
 @pytest.mark.parametrize("env_id", ["gymnax/Pendulum-v1", "brax/hopper", "dmc/PointMassHard"])

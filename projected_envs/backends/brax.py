@@ -97,9 +97,12 @@ def _fix_brax_fluid() -> None:
         fluid.jp = _NumpyWithClipCompat("jax.numpy")
 
 
-#: Physics pipeline used when ``backend`` is not given (chosen by measurement on CPU, see
-#: docs/environments.md).
+#: Physics pipeline used when ``backend`` is not given (chosen by measurement on CPU: fastest
+#: to compile and to step, no non-finite states; see docs/environments.md).
 DEFAULT_BACKEND = "spring"
+
+#: Envs whose brax class supports only another pipeline (swimmer: "generalized" only).
+_DEFAULT_BACKEND_FOR = {"swimmer": "generalized"}
 
 #: brax envs that map ``[-1, 1]`` onto their control range themselves.
 _RESCALES_ITSELF = frozenset({"inverted_pendulum"})
@@ -277,12 +280,14 @@ def make_brax(
     Args:
         env_name: one of :data:`projected_envs.registry.BRAX_ENVS`.
         backend: brax physics pipeline: ``"generalized"``, ``"positional"``, ``"spring"`` or
-            ``"mjx"``; default :data:`DEFAULT_BACKEND`.
+            ``"mjx"``; default :data:`DEFAULT_BACKEND` (``"generalized"`` for swimmer, the
+            only pipeline brax's swimmer supports).
         max_steps_in_episode: time limit in agent steps (brax's default episode length).
         **env_kwargs: passed to the brax env class (e.g. ``ctrl_cost_weight``,
             ``terminate_when_unhealthy``).
     """
-    backend = DEFAULT_BACKEND if backend is None else backend
+    if backend is None:
+        backend = _DEFAULT_BACKEND_FOR.get(env_name, DEFAULT_BACKEND)
     with quiet():  # "Brax System, pipelines and environments are not actively maintained."
         from brax import envs as brax_envs
 
