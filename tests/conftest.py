@@ -10,4 +10,3 @@ tests/backends/test_contract.py.
 """
 
 from __future__ import annotations
-
