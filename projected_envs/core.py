@@ -116,45 +116,46 @@ def reset_where(
     """``(obs, state)``, replaced by a fresh ``reset(key, params)`` where ``done`` is True.
 
     Same result as computing the reset and selecting with ``jnp.where``, but the reset only
-    runs when it is needed: for one env a ``lax.cond`` on ``done``; under ``jax.vmap`` (custom
-    batching rule) one ``lax.cond`` on ``any(done)`` over the batch, so a step on which no env
-    of the batch finishes costs no reset (a MuJoCo reset costs about one physics step). Under
-    nested ``vmap`` the outer levels fall back to computing and selecting. Works under ``jit``,
-    ``scan`` and autodiff.
+    runs when it is needed: one ``lax.cond`` on "some env of the batch is done", whose predicate
+    stays unbatched under ``jax.vmap`` (:func:`any_in_batch`), so a step on which no env of the
+    batch finishes costs no reset (a MuJoCo reset costs about one physics step). Works under
+    ``jit``, ``scan``, nested ``vmap``, autodiff, and inside ``lax.cond`` / ``lax.switch``
+    with a batched index.
     """
     done = jnp.asarray(done, dtype=bool)
+    current = (obs, state)
 
-    @custom_vmap
-    def select(done, key, params, obs, state):
-        current = (obs, state)
-        return jax.lax.cond(
-            done,
-            lambda: _cast_like(reset(key, params), current),
-            lambda: _cast_like(current, current),
-        )
+    def fresh():
+        new = reset(key, params)
 
-    @select.def_vmap
-    def select_batched(axis_size, in_batched, done, key, params, obs, state):
-        def batched(x, is_batched):
-            return x if is_batched else jnp.broadcast_to(x, (axis_size, *jnp.shape(x)))
+        def where(r, x):
+            return jnp.where(done, r, x)
 
-        done, key, params, obs, state = jax.tree.map(
-            batched, (done, key, params, obs, state), tuple(in_batched)
-        )
-        current = (obs, state)
+        return _cast_like(jax.tree.map(where, new, current), current)
 
-        def fresh():
-            new = jax.vmap(reset)(key, params)
+    return jax.lax.cond(any_in_batch(done), fresh, lambda: _cast_like(current, current))
 
-            def where(r, x):
-                return jnp.where(done.reshape(done.shape + (1,) * (jnp.ndim(x) - 1)), r, x)
 
-            return _cast_like(jax.tree.map(where, new, current), current)
+@custom_vmap
+def _any_in_batch(flag: jax.Array) -> jax.Array:
+    return flag
 
-        out = jax.lax.cond(jnp.any(done), fresh, lambda: _cast_like(current, current))
-        return out, jax.tree.map(lambda _: True, out)
 
-    return select(done, key, params, obs, state)
+@_any_in_batch.def_vmap
+def _any_in_batch_rule(axis_size: int, in_batched: list[bool], flag: jax.Array):
+    del axis_size
+    return (jnp.any(flag) if in_batched[0] else flag), False
+
+
+def any_in_batch(flag: jax.Array) -> jax.Array:
+    """A scalar bool ``flag`` for one env; under ``jax.vmap``, whether it is True for any.
+
+    The result is unbatched (the same for every member of the batch), so a ``lax.cond`` on it
+    stays a real branch under ``vmap`` instead of becoming a select that runs both sides. Only
+    use it where both branches give the same result for the members whose flag is False (as
+    :func:`reset_where` does).
+    """
+    return _any_in_batch(jnp.asarray(flag, dtype=bool))
 
 
 def _cast_like(tree: Any, like: Any) -> Any:

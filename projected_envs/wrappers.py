@@ -386,12 +386,14 @@ class MetaEpisode(Wrapper):
         reward = jnp.asarray(reward, jnp.float32)
         trial_done = jnp.logical_or(terminated, truncated)
         task_done = jnp.logical_and(trial_done, state.trial + 1 >= self.num_trials)
-        trial_returns = state.trial_returns.at[state.trial].add(reward)
+        # one-hot add rather than a scatter: cheaper under vmap
+        is_trial = jnp.arange(self.num_trials) == state.trial
+        trial_returns = state.trial_returns + jnp.where(is_trial, reward, 0.0)
         info = {
             **info,
             "trial": state.trial,
             "trial_done": trial_done,
-            "trial_return": trial_returns[state.trial],
+            "trial_return": jnp.sum(jnp.where(is_trial, trial_returns, 0.0)),
             "trial_returns": trial_returns,
         }
         return key_reset, action, obs_st, inner_st, reward, trial_done, task_done, info
@@ -437,9 +439,13 @@ class MetaEpisode(Wrapper):
         )
         zero = jnp.zeros((), jnp.float32)
         obs_next = self._observe(inner_obs, action, reward, trial_done, zero)  # task goes on
-        obs_first, state_first = self._first(inner_obs, inner)  # task ended: a new one starts
+        obs_first, _ = self._first(inner_obs, inner)  # task ended: a new one starts
         state_next = self._continue(state, inner, trial_done, info)
-        state = jax.tree.map(lambda f, n: jnp.where(task_done, f, n), state_first, state_next)
+        state = MetaEpisodeState(  # the inner state is the fresh one in both cases
+            inner=inner,
+            trial=jnp.where(task_done, 0, state_next.trial),
+            trial_returns=jnp.where(task_done, 0.0, state_next.trial_returns),
+        )
         obs = jnp.where(task_done, obs_first, obs_next)
         final = jnp.where(task_done, self._observe(obs_st, action, reward, trial_done, zero), obs)
         info = {**info, "final_observation": final}
