@@ -8,13 +8,15 @@ import numpy as np
 
 from projected_envs.core import any_in_batch, reset_where
 
-
 OFFSET = np.array([0.5, -1.0, 2.0], np.float32)  # a constant the reset closes over
 
 
 def reset(key, params):
     """A reset whose result depends on the key, the (batched) params and a constant."""
-    return jax.random.normal(key, (3,)) + params * jnp.asarray(OFFSET), {"t": jnp.zeros((), jnp.int32), "p": params}
+    return jax.random.normal(key, (3,)) + params * jnp.asarray(OFFSET), {
+        "t": jnp.zeros((), jnp.int32),
+        "p": params,
+    }
 
 
 def current(params):
@@ -54,7 +56,7 @@ def test_single_env_and_vmap_match_the_select_reference():
 
 
 def test_nested_vmap_matches_the_select_reference():
-    shape = lambda x: x.reshape(2, 2, *x.shape[1:])  # noqa: E731
+    shape = lambda x: x.reshape(2, 2, *x.shape[1:])
     got = jax.vmap(jax.vmap(with_reset_where))(shape(DONE), shape(KEYS), shape(PARAMS))
     want = jax.vmap(jax.vmap(reference))(shape(DONE), shape(KEYS), shape(PARAMS))
     assert_tree_equal(got, want)
