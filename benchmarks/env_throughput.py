@@ -8,11 +8,15 @@ batch. Two rollouts are timed:
   auto-resets), brax's raw ``env.step``, Playground's raw ``env.step`` (neither brax nor
   Playground auto-resets here, and neither has a time limit);
 * ``ours``: ``projected_envs.make(env_id)``'s ``step``: action check / clip / scaling, time
-  limit, flags, and an auto-reset that draws a fresh initial state every step (selected where
-  an episode ended).
+  limit, flags, and the auto-reset to a fresh initial state, computed on the steps where some
+  env of the batch ended its episode (``core.reset_where``);
+* ``no reset`` (reported as a ratio): our ``transition``, i.e. the same without auto-reset, to
+  separate the adapter's own cost from the cost of fresh resets.
 
-Each rollout is compiled once (not timed), then the two are timed alternately ``--repeats``
-times; the median is kept. ``ratio = ours / raw`` (goal >= 0.95).
+Every rollout sums rewards *and* observations (with rewards only, XLA removes the physics of
+envs with a constant reward, e.g. brax's inverted_pendulum). Each rollout is compiled once
+(not timed), then they are timed alternately ``--repeats`` times; the median is kept.
+``ratio = ours / raw`` (goal >= 0.95).
 
 Usage::
 
@@ -61,10 +65,12 @@ QUICK_ENVS = (
 Rollout = Callable[[jax.Array], jax.Array]
 
 
-def ours_rollout(env_id: str, batch: int, steps: int) -> Rollout:
-    """Jitted ``key -> reward sum`` of our env: reset a batch, then ``steps`` steps."""
+def ours_rollout(env_id: str, batch: int, steps: int, auto_reset: bool = True) -> Rollout:
+    """Jitted ``key -> sum of rewards and observations`` of our env: reset a batch, then
+    ``steps`` steps of ``step`` (or of ``transition``: no auto-reset)."""
     env, params = make(env_id)
     size = env.action_size
+    step_fn = env.step if auto_reset else env.transition
 
     def run(key: jax.Array) -> jax.Array:
         key, k_reset = jax.random.split(key)
@@ -74,10 +80,10 @@ def ours_rollout(env_id: str, batch: int, steps: int) -> Rollout:
             state, total = carry
             k_act, k_step = jax.random.split(k)
             action = jax.random.uniform(k_act, (batch, size), minval=-1.0, maxval=1.0)
-            out = jax.vmap(env.step, (0, 0, 0, None))(
+            out = jax.vmap(step_fn, (0, 0, 0, None))(
                 jax.random.split(k_step, batch), state, action, params
             )
-            return (out[1], total + out[2].sum()), None
+            return (out[1], total + out[2].sum() + out[0].sum()), None
 
         init = (state, jnp.zeros((), jnp.float32))
         return jax.lax.scan(body, init, jax.random.split(key, steps))[0][1]
@@ -97,8 +103,8 @@ def raw_rollout(env_id: str, batch: int, steps: int) -> Rollout:
             return raw.reset(k, raw_params)[1]
 
         def step(k, s, a):
-            out = raw.step(k, s, a, raw_params)
-            return out[1], out[2]
+            obs, s, reward, *_ = raw.step(k, s, a, raw_params)
+            return s, reward, obs
 
     elif suite in ("brax", "dmc"):
         raw = env.raw_env
@@ -108,7 +114,7 @@ def raw_rollout(env_id: str, batch: int, steps: int) -> Rollout:
 
         def step(k, s, a):
             s = raw.step(s, a)
-            return s, s.reward
+            return s, s.reward, s.obs
 
     else:
         raise ValueError(f"no raw baseline for suite {suite!r} ({env_id})")
@@ -121,8 +127,8 @@ def raw_rollout(env_id: str, batch: int, steps: int) -> Rollout:
             state, total = carry
             k_act, k_step = jax.random.split(k)
             action = jax.random.uniform(k_act, (batch, size), minval=-1.0, maxval=1.0)
-            state, reward = jax.vmap(step)(jax.random.split(k_step, batch), state, action)
-            return (state, total + jnp.sum(reward)), None
+            state, reward, obs = jax.vmap(step)(jax.random.split(k_step, batch), state, action)
+            return (state, total + jnp.sum(reward) + jnp.sum(obs)), None
 
         init = (state, jnp.zeros((), jnp.float32))
         return jax.lax.scan(body, init, jax.random.split(key, steps))[0][1]
@@ -137,24 +143,26 @@ def _timed(fn: Rollout, key: jax.Array) -> float:
 
 
 def measure(env_id: str, batch: int, steps: int, repeats: int) -> dict[str, Any]:
-    """Compile both rollouts, then time them alternately; returns one table row."""
-    raw, ours = raw_rollout(env_id, batch, steps), ours_rollout(env_id, batch, steps)
-    compile_raw = _timed(raw, jax.random.key(0))
-    compile_ours = _timed(ours, jax.random.key(0))
-    t_raw, t_ours = [], []
+    """Compile the rollouts, then time them alternately; returns one table row."""
+    fns = {
+        "raw": raw_rollout(env_id, batch, steps),
+        "ours": ours_rollout(env_id, batch, steps),
+        "transition": ours_rollout(env_id, batch, steps, auto_reset=False),
+    }
+    compile_s = {name: _timed(fn, jax.random.key(0)) for name, fn in fns.items()}
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for r in range(repeats):
-        key = jax.random.key(r + 1)
-        t_raw.append(_timed(raw, key))
-        t_ours.append(_timed(ours, key))
-    raw_sps = batch * steps / statistics.median(t_raw)
-    ours_sps = batch * steps / statistics.median(t_ours)
+        for name, fn in fns.items():
+            times[name].append(_timed(fn, jax.random.key(r + 1)))
+    sps = {name: batch * steps / statistics.median(t) for name, t in times.items()}
     return {
         "env": env_id,
-        "raw_sps": raw_sps,
-        "ours_sps": ours_sps,
-        "ratio": ours_sps / raw_sps,
-        "compile_raw_s": compile_raw,
-        "compile_ours_s": compile_ours,
+        "raw_sps": sps["raw"],
+        "ours_sps": sps["ours"],
+        "ratio": sps["ours"] / sps["raw"],
+        "transition_ratio": sps["transition"] / sps["raw"],
+        "compile_raw_s": compile_s["raw"],
+        "compile_ours_s": compile_s["ours"],
     }
 
 
@@ -173,7 +181,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"{jax.devices()[0].platform}, {os.cpu_count()} CPU cores, {platform.processor() or ''}"
     )
     print(f"batch {args.batch} x {args.steps}-step scan, median of {repeats}; device: {machine}")
-    header = f"| {'env':<32} | {'raw steps/s':>12} | {'ours steps/s':>12} | {'ratio':>6} |"
+    header = (
+        f"| {'env':<32} | {'raw steps/s':>12} | {'ours steps/s':>12} | {'ratio':>6} "
+        f"| {'no reset':>8} |"
+    )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     rows = []
@@ -182,11 +193,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rows.append(row)
         print(
             f"| {env_id:<32} | {row['raw_sps']:>12,.0f} | {row['ours_sps']:>12,.0f} "
-            f"| {row['ratio']:>6.3f} |",
+            f"| {row['ratio']:>6.3f} | {row['transition_ratio']:>8.3f} |",
             flush=True,
         )
     result = {
         "env_throughput": {r["env"]: round(r["ratio"], 4) for r in rows},
+        "without_auto_reset": {r["env"]: round(r["transition_ratio"], 4) for r in rows},
         "min_ratio": round(min(r["ratio"] for r in rows), 4),
         "goal": 0.95,
         "batch": args.batch,
