@@ -29,6 +29,7 @@ import jax.numpy as jnp
 from gymnax.environments import environment as gymnax_environment
 from gymnax.environments import spaces
 from jax.custom_batching import custom_vmap
+from jax.extend import core as jax_core
 
 TEnvState = TypeVar("TEnvState")
 TEnvParams = TypeVar("TEnvParams")
@@ -116,46 +117,85 @@ def reset_where(
     """``(obs, state)``, replaced by a fresh ``reset(key, params)`` where ``done`` is True.
 
     Same result as computing the reset and selecting with ``jnp.where``, but the reset only
-    runs when it is needed: one ``lax.cond`` on "some env of the batch is done", whose predicate
-    stays unbatched under ``jax.vmap`` (:func:`any_in_batch`), so a step on which no env of the
-    batch finishes costs no reset (a MuJoCo reset costs about one physics step). Works under
-    ``jit``, ``scan``, nested ``vmap``, autodiff, and inside ``lax.cond`` / ``lax.switch``
-    with a batched index.
+    runs where it is needed. For one env: a ``lax.cond`` on ``done``. Under ``jax.vmap`` (a
+    custom batching rule), one ``lax.switch`` on the number of finished members: none, no
+    reset; at most :func:`reset_chunk_size` (16 of 256), only they are gathered, reset and
+    scattered back; more, the whole batch is reset and the finished members are selected.
+    Under nested ``vmap`` the outer levels batch that rule normally. Works under ``jit``,
+    ``scan``, autodiff (forward and reverse), and inside ``lax.cond`` / ``lax.switch`` with a
+    batched index.
     """
     done = jnp.asarray(done, dtype=bool)
     current = (obs, state)
+    # ``reset`` as a jaxpr plus its closed-over values (``consts``), passed as explicit
+    # arguments: a custom batching rule must see everything that may be batched.
+    flat_in, in_tree = jax.tree.flatten((key, params))
+    closed, out_shape = jax.make_jaxpr(
+        lambda *xs: reset(*jax.tree.unflatten(in_tree, xs)), return_shape=True
+    )(*flat_in)
+    out_tree = jax.tree.structure(out_shape)
+    jaxpr, consts = closed.jaxpr, list(closed.consts)
 
-    def fresh():
-        new = reset(key, params)
+    def fresh(consts: list[Any], flat_in: list[Any]) -> Any:
+        flat_out = jax_core.jaxpr_as_fun(jax_core.ClosedJaxpr(jaxpr, consts))(*flat_in)
+        return jax.tree.unflatten(out_tree, flat_out)
 
-        def where(r, x):
-            return jnp.where(done, r, x)
+    @custom_vmap
+    def select(done, consts, flat_in, current):
+        return jax.lax.cond(
+            done,
+            lambda: _cast_like(fresh(consts, flat_in), current),
+            lambda: _cast_like(current, current),
+        )
 
-        return _cast_like(jax.tree.map(where, new, current), current)
+    @select.def_vmap
+    def select_batched(axis_size, in_batched, done, consts, flat_in, current):
+        done_b, consts_b, flat_b, current_b = in_batched
 
-    return jax.lax.cond(any_in_batch(done), fresh, lambda: _cast_like(current, current))
+        def batched(x, is_batched):
+            return x if is_batched else jnp.broadcast_to(x, (axis_size, *jnp.shape(x)))
+
+        done = batched(done, done_b)
+        out = _cast_like(jax.tree.map(batched, current, current_b), current)
+        axes = ([0 if b else None for b in consts_b], [0 if b else None for b in flat_b])
+
+        def reset_members(idx):  # fresh resets of the members ``idx`` (clipped to the batch)
+            take = lambda x, b: jnp.take(x, idx, axis=0, mode="clip") if b else x
+            new = jax.vmap(fresh, in_axes=axes)(
+                [take(c, b) for c, b in zip(consts, consts_b)],
+                [take(x, b) for x, b in zip(flat_in, flat_b)],
+            )
+            return _cast_like(new, out)
+
+        def few(out):  # at most `chunk` finished: reset those only, scatter them back
+            idx = jnp.nonzero(done, size=chunk, fill_value=axis_size)[0]
+            new = reset_members(idx)
+            return jax.tree.map(lambda o, n: o.at[idx].set(n, mode="drop"), out, new)
+
+        def many(out):  # reset the whole batch, keep the finished members
+            new = reset_members(jnp.arange(axis_size))
+
+            def where(o, n):
+                return jnp.where(done.reshape(done.shape + (1,) * (n.ndim - 1)), n, o)
+
+            return jax.tree.map(where, out, new)
+
+        chunk = reset_chunk_size(axis_size)
+        num_done = jnp.sum(done)
+        if chunk >= axis_size:
+            out = jax.lax.cond(num_done > 0, many, lambda o: o, out)
+        else:
+            branch = jnp.where(num_done == 0, 0, jnp.where(num_done <= chunk, 1, 2))
+            out = jax.lax.switch(branch, [lambda o: o, few, many], out)
+        return out, jax.tree.map(lambda _: True, out)
+
+    return select(done, consts, flat_in, current)
 
 
-@custom_vmap
-def _any_in_batch(flag: jax.Array) -> jax.Array:
-    return flag
-
-
-@_any_in_batch.def_vmap
-def _any_in_batch_rule(axis_size: int, in_batched: list[bool], flag: jax.Array):
-    del axis_size
-    return (jnp.any(flag) if in_batched[0] else flag), False
-
-
-def any_in_batch(flag: jax.Array) -> jax.Array:
-    """A scalar bool ``flag`` for one env; under ``jax.vmap``, whether it is True for any.
-
-    The result is unbatched (the same for every member of the batch), so a ``lax.cond`` on it
-    stays a real branch under ``vmap`` instead of becoming a select that runs both sides. Only
-    use it where both branches give the same result for the members whose flag is False (as
-    :func:`reset_where` does).
-    """
-    return _any_in_batch(jnp.asarray(flag, dtype=bool))
+def reset_chunk_size(batch_size: int) -> int:
+    """Up to how many finished members :func:`reset_where` resets alone under ``vmap``: a
+    sixteenth of the batch (16 of 256), or the whole batch up to 64 members."""
+    return batch_size if batch_size <= 64 else -(-batch_size // 16)
 
 
 def _cast_like(tree: Any, like: Any) -> Any:

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from projected_envs.core import any_in_batch, reset_where
+from projected_envs.core import reset_chunk_size, reset_where
 
 OFFSET = np.array([0.5, -1.0, 2.0], np.float32)  # a constant the reset closes over
 
@@ -80,16 +80,39 @@ def test_inside_switch_with_a_batched_index():
     assert_tree_equal(got, jax.vmap(reference)(flipped, KEYS, PARAMS))
 
 
-def test_the_reset_branch_stays_a_real_cond_under_vmap():
-    """Under vmap the predicate is any(done), unbatched: a step where no env is done skips the
-    reset instead of computing it for every env and selecting."""
-    jaxpr = jax.make_jaxpr(jax.vmap(with_reset_where))(DONE, KEYS, PARAMS).jaxpr
-    conds = [e for e in jaxpr.eqns if e.primitive.name == "cond"]
-    assert len(conds) == 1 and conds[0].invars[0].aval.shape == ()
-    assert not any(e.primitive.name == "select_n" for e in jaxpr.eqns)  # no outer select
-    np.testing.assert_array_equal(jax.vmap(any_in_batch)(DONE), [True] * 4)
-    np.testing.assert_array_equal(jax.vmap(any_in_batch)(jnp.zeros(4, bool)), [False] * 4)
-    assert bool(any_in_batch(True)) and not bool(any_in_batch(False))
+def test_large_batches_reset_only_their_finished_members_in_chunks():
+    """B = 300 (chunk 19): none, a few, more than a chunk, and all members finished."""
+    size = 300
+    keys = jax.random.split(jax.random.key(1), size)
+    params = jnp.linspace(-1.0, 1.0, size)
+    run = jax.jit(jax.vmap(with_reset_where))
+    for probability in (0.0, 0.02, 0.3, 1.0):
+        done = jax.random.bernoulli(jax.random.key(2), probability, (size,))
+        assert_tree_equal(run(done, keys, params), jax.vmap(reference)(done, keys, params))
+
+
+def _primitive_shapes(jaxpr, name):
+    """Output shapes of every ``name`` equation in ``jaxpr`` and its sub-jaxprs."""
+    shapes = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == name:
+            shapes += [v.aval.shape for v in eqn.outvars]
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (list, tuple)) else (param,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    shapes += _primitive_shapes(inner, name)
+    return shapes
+
+
+def test_under_vmap_the_reset_runs_on_chunks_not_on_the_whole_batch():
+    size = 256
+    assert reset_chunk_size(size) == 16 and reset_chunk_size(64) == 64
+    keys = jax.random.split(jax.random.key(0), size)
+    args = (jnp.zeros(size, bool), keys, jnp.zeros(size))
+    jaxpr = jax.make_jaxpr(jax.vmap(with_reset_where))(*args).jaxpr
+    shapes = _primitive_shapes(jaxpr, "random_bits")
+    assert sorted({shape[0] for shape in shapes}) == [16, size], shapes  # few / many finished
 
 
 def test_gradients_flow_through_the_kept_and_the_reset_members():
