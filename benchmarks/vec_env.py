@@ -230,9 +230,10 @@ def main() -> None:
         f"device={jax.devices()[0].device_kind}, clock={args.clock}, best of {args.repeats}"
     )
     print(f"{'rollout':<44}{'steps/s':>14}")
-    print(f"{'VecEnv':<44}{sps(t_vec):>14,.0f}")
-    print(f"{'ideal (each group alone, back to back)':<44}{sps(t_ideal):>14,.0f}")
-    print(f"{'naive lax.switch per slot':<44}{sps(t_switch):>14,.0f}")
+    if not args.stack_only:
+        print(f"{'VecEnv':<44}{sps(t_vec):>14,.0f}")
+        print(f"{'ideal (each group alone, back to back)':<44}{sps(t_ideal):>14,.0f}")
+        print(f"{'naive lax.switch per slot':<44}{sps(t_switch):>14,.0f}")
     for env_id in task_set.envs:
         print(
             f"{'stack / base  ' + env_id:<44}{sps(t_stack[env_id], n * steps):>14,.0f}"
@@ -253,7 +254,8 @@ def main() -> None:
         "stack_vs_base": sum(t_base.values()) / sum(t_stack.values()),
         "stack_vs_base_per_env": {e: t_base[e] / t_stack[e] for e in task_set.envs},
     }
-    print(json.dumps(result))
+    # steps/s and ratios of rollouts not run (--stack-only) are null, not NaN (invalid JSON)
+    print(json.dumps({k: None if v != v else v for k, v in result.items()}))
 
 
 if __name__ == "__main__":
