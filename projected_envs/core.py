@@ -159,9 +159,12 @@ def reset_where(
         out = _cast_like(jax.tree.map(batched, current, current_b), current)
         axes = ([0 if b else None for b in consts_b], [0 if b else None for b in flat_b])
 
-        def reset_members(idx):  # fresh resets of the members ``idx`` (clipped to the batch)
-            take = lambda x, b: jnp.take(x, idx, axis=0, mode="clip") if b else x
-            new = jax.vmap(fresh, in_axes=axes)(
+        def reset_members(idx):  # fresh resets of the members ``idx`` (clipped; None: all)
+            take = lambda x, b: (
+                jnp.take(x, idx, axis=0, mode="clip") if b and idx is not None else x
+            )
+            size = axis_size if idx is None else idx.shape[0]
+            new = jax.vmap(fresh, in_axes=axes, axis_size=size)(
                 [take(c, b) for c, b in zip(consts, consts_b)],
                 [take(x, b) for x, b in zip(flat_in, flat_b)],
             )
@@ -173,7 +176,7 @@ def reset_where(
             return jax.tree.map(lambda o, n: o.at[idx].set(n, mode="drop"), out, new)
 
         def many(out):  # reset the whole batch, keep the finished members
-            new = reset_members(jnp.arange(axis_size))
+            new = reset_members(None)
 
             def where(o, n):
                 return jnp.where(done.reshape(done.shape + (1,) * (n.ndim - 1)), n, o)

@@ -125,3 +125,12 @@ def test_gradients_flow_through_the_kept_and_the_reset_members():
         return obs.sum() + state["p"].sum()
 
     np.testing.assert_allclose(jax.grad(loss)(PARAMS), jax.grad(loss_ref)(PARAMS))
+
+
+def test_unbatched_key_and_params_with_batched_done():
+    """Every member resets from the same key and task: still the select reference."""
+    size = 100  # chunk 7
+    done = jnp.arange(size) % 20 == 0  # 5 finished: the gather path
+    got = jax.vmap(with_reset_where, (0, None, None))(done, KEYS[0], PARAMS[0])
+    want = jax.vmap(reference, (0, None, None))(done, KEYS[0], PARAMS[0])
+    assert_tree_equal(got, want)
