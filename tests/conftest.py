@@ -1,7 +1,7 @@
 """Test-suite wide settings.
 
 The default run (the README's test command, ``-m "not slow"``) must finish well inside 30
-minutes on a 2-core CPU. Compiling a brax or MuJoCo Playground env takes 15-60 s each on such a
+minutes on a 2-core CPU. Compiling a brax or MuJoCo Playground env takes 8-30 s each on such a
 machine, so the default run checks the env contract on every gymnax and probe env and on a
 representative set of brax and dmc envs; the other brax/dmc envs are marked ``slow``.
 ``python -m pytest -m slow`` runs them (and the slow scale checks of every shipped benchmark).
