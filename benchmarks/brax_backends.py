@@ -29,6 +29,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+from env_throughput import random_action_rollout
 
 from projected_envs.registry import make
 
@@ -39,28 +40,13 @@ DEFAULT_ENVS = ("brax/inverted_pendulum", "brax/hopper", "brax/ant")
 def rollout(env_id: str, backend: str, batch: int, steps: int):
     """Jitted ``key -> (number of non-finite steps, reward sum)`` of one env and pipeline."""
     env, params = make(env_id, backend=backend)
-    size = env.action_size
 
-    def run(key: jax.Array) -> tuple[jax.Array, jax.Array]:
-        key, k_reset = jax.random.split(key)
-        _, state = jax.vmap(env.reset, (0, None))(jax.random.split(k_reset, batch), params)
+    def summarize(obs: jax.Array, reward: jax.Array) -> tuple[jax.Array, jax.Array]:
+        finite = jnp.isfinite(obs).all(-1) & jnp.isfinite(reward)
+        return jnp.sum(~finite), jnp.sum(jnp.where(finite, reward, 0.0))
 
-        def body(carry, k):
-            state, bad, total = carry
-            k_act, k_step = jax.random.split(k)
-            action = jax.random.uniform(k_act, (batch, size), minval=-1.0, maxval=1.0)
-            obs, state, reward, *_ = jax.vmap(env.step, (0, 0, 0, None))(
-                jax.random.split(k_step, batch), state, action, params
-            )
-            finite = jnp.isfinite(obs).all(-1) & jnp.isfinite(reward)
-            bad = bad + jnp.sum(~finite)
-            return (state, bad, total + jnp.sum(jnp.where(finite, reward, 0.0))), None
-
-        init = (state, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.float32))
-        (_, bad, total), _ = jax.lax.scan(body, init, jax.random.split(key, steps))
-        return bad, total
-
-    return jax.jit(run)
+    init = (jnp.zeros((), jnp.int32), jnp.zeros((), jnp.float32))
+    return random_action_rollout(env, params, batch, steps, summarize, init)
 
 
 def measure(env_id: str, backend: str, batch: int, steps: int, repeats: int) -> dict:

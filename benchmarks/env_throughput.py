@@ -65,14 +65,23 @@ QUICK_ENVS = (
 Rollout = Callable[[jax.Array], jax.Array]
 
 
-def ours_rollout(env_id: str, batch: int, steps: int, auto_reset: bool = True) -> Rollout:
-    """Jitted ``key -> sum of rewards and observations`` of our env: reset a batch, then
-    ``steps`` steps of ``step`` (or of ``transition``: no auto-reset)."""
-    env, params = make(env_id)
+def random_action_rollout(
+    env: Any,
+    params: Any,
+    batch: int,
+    steps: int,
+    summarize: Callable[[jax.Array, jax.Array], Any],
+    init: Any,
+    auto_reset: bool = True,
+) -> Rollout:
+    """Jitted ``key -> init + sum over steps of summarize(obs, reward)`` (``[batch, ...]``
+    each): reset ``batch`` copies of ``env``, then ``steps`` steps of ``step`` (or of
+    ``transition``: no auto-reset) with uniform random actions. Also used by
+    ``brax_backends.py``."""
     size = env.action_size
     step_fn = env.step if auto_reset else env.transition
 
-    def run(key: jax.Array) -> jax.Array:
+    def run(key: jax.Array) -> Any:
         key, k_reset = jax.random.split(key)
         _, state = jax.vmap(env.reset, (0, None))(jax.random.split(k_reset, batch), params)
 
@@ -80,15 +89,29 @@ def ours_rollout(env_id: str, batch: int, steps: int, auto_reset: bool = True) -
             state, total = carry
             k_act, k_step = jax.random.split(k)
             action = jax.random.uniform(k_act, (batch, size), minval=-1.0, maxval=1.0)
-            out = jax.vmap(step_fn, (0, 0, 0, None))(
+            obs, state, reward, *_ = jax.vmap(step_fn, (0, 0, 0, None))(
                 jax.random.split(k_step, batch), state, action, params
             )
-            return (out[1], total + out[2].sum() + out[0].sum()), None
+            return (state, jax.tree.map(jnp.add, total, summarize(obs, reward))), None
 
-        init = (state, jnp.zeros((), jnp.float32))
-        return jax.lax.scan(body, init, jax.random.split(key, steps))[0][1]
+        return jax.lax.scan(body, (state, init), jax.random.split(key, steps))[0][1]
 
     return jax.jit(run)
+
+
+def ours_rollout(env_id: str, batch: int, steps: int, auto_reset: bool = True) -> Rollout:
+    """Jitted ``key -> sum of rewards and observations`` of our env (see
+    :func:`random_action_rollout`)."""
+    env, params = make(env_id)
+    return random_action_rollout(
+        env,
+        params,
+        batch,
+        steps,
+        lambda obs, reward: reward.sum() + obs.sum(),
+        jnp.zeros((), jnp.float32),
+        auto_reset,
+    )
 
 
 def raw_rollout(env_id: str, batch: int, steps: int) -> Rollout:
