@@ -439,13 +439,9 @@ class MetaEpisode(Wrapper):
         )
         zero = jnp.zeros((), jnp.float32)
         obs_next = self._observe(inner_obs, action, reward, trial_done, zero)  # task goes on
-        obs_first, _ = self._first(inner_obs, inner)  # task ended: a new one starts
+        obs_first, state_first = self._first(inner_obs, inner)  # task ended: a new one starts
         state_next = self._continue(state, inner, trial_done, info)
-        state = MetaEpisodeState(  # the inner state is the fresh one in both cases
-            inner=inner,
-            trial=jnp.where(task_done, 0, state_next.trial),
-            trial_returns=jnp.where(task_done, 0.0, state_next.trial_returns),
-        )
+        state = jax.tree.map(lambda f, n: jnp.where(task_done, f, n), state_first, state_next)
         obs = jnp.where(task_done, obs_first, obs_next)
         final = jnp.where(task_done, self._observe(obs_st, action, reward, trial_done, zero), obs)
         info = {**info, "final_observation": final}
