@@ -3,6 +3,7 @@ same key and actions, and MuJoCo (C) for PointMassHard."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 
@@ -97,26 +98,33 @@ def test_goal_reached_at_the_time_limit_is_terminated_not_truncated():
 
 
 # ------------------------------------------------------------------------------------ brax
+@functools.partial(jax.jit, static_argnums=0)
+def _lockstep_with_raw(env, params, key):
+    """Our ``transition`` and the raw backend env's ``step``, same key and clipped actions.
+
+    Returns ``(our first obs, raw first obs, (obs, reward, terminated, truncated, raw states))``
+    with leaves ``[STEPS, ...]``.
+    """
+    raw = env.raw_env
+    obs, state = env.reset(key, params)
+    raw_state = raw.reset(key)
+
+    def body(carry, a):
+        state, raw_state = carry
+        out = env.transition(key, state, a, params)
+        raw_state = raw.step(raw_state, jnp.clip(a, -1, 1))
+        return (out[1], raw_state), (out[0], out[2], out[3], out[4], raw_state)
+
+    _, outs = jax.lax.scan(body, (state, raw_state), _actions(key, env.action_size))
+    return obs, raw_state.obs, outs
+
+
 def test_brax_adapter_matches_raw_brax_until_the_first_fall():
     """inverted_double_pendulum: same key and clipped actions give brax's obs / reward / done."""
     env, params = registry.make("brax/inverted_double_pendulum")
-    raw = env.raw_env
-
-    @jax.jit
-    def both(key):
-        obs, state = env.reset(key, params)
-        raw_state = raw.reset(key)
-
-        def body(carry, a):
-            state, raw_state = carry
-            out = env.transition(key, state, a, params)
-            raw_state = raw.step(raw_state, jnp.clip(a, -1, 1))
-            return (out[1], raw_state), (out[0], out[2], out[3], out[4], raw_state)
-
-        _, outs = jax.lax.scan(body, (state, raw_state), _actions(key, env.action_size))
-        return obs, raw_state.obs, outs
-
-    obs, raw_obs0, (o, r, term, trunc, raw_states) = both(jax.random.key(5))
+    obs, raw_obs0, (o, r, term, trunc, raw_states) = _lockstep_with_raw(
+        env, params, jax.random.key(5)
+    )
     np.testing.assert_allclose(obs, raw_obs0, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(o, raw_states.obs, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(r, raw_states.reward, rtol=1e-5, atol=1e-5)
@@ -150,33 +158,12 @@ def test_inverted_pendulum_is_not_rescaled_twice():
 def test_dmc_adapter_matches_raw_playground():
     """PointMass: same key and clipped actions give Playground's obs and reward."""
     env, params = registry.make("dmc/PointMass", max_steps_in_episode=12)
-    raw = env.raw_env
-
-    @jax.jit
-    def both(key):
-        obs, state = env.reset(key, params)
-        raw_state = raw.reset(key)
-
-        def body(carry, a):
-            state, raw_state = carry
-            out = env.transition(key, state, a, params)
-            raw_state = raw.step(raw_state, jnp.clip(a, -1, 1))
-            return (out[1], raw_state), (
-                out[0],
-                out[2],
-                out[3],
-                out[4],
-                raw_state.obs,
-                raw_state.reward,
-            )
-
-        _, outs = jax.lax.scan(body, (state, raw_state), _actions(key, env.action_size))
-        return obs, raw_state.obs, outs
-
-    obs, raw_obs0, (o, r, term, trunc, ro, rr) = both(jax.random.key(9))
+    obs, raw_obs0, (o, r, term, trunc, raw_states) = _lockstep_with_raw(
+        env, params, jax.random.key(9)
+    )
     np.testing.assert_allclose(obs, raw_obs0, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(o, ro, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(r, rr, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(o, raw_states.obs, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(r, raw_states.reward, rtol=1e-5, atol=1e-6)
     assert not term.any()
     np.testing.assert_array_equal(trunc, np.arange(1, STEPS + 1) >= 12)
 
