@@ -40,7 +40,7 @@ import numpy as np
 from agents.networks import Hidden
 from agents.ppo import PPOConfig, make_network
 from agents.statistics import DEFAULT_NUM_RESAMPLES, summarize
-from projected_envs.benchmarks import TaskBank, TaskSet
+from projected_envs.tasks import TaskBank, TaskSet
 from projected_envs.vec import VecEnv
 
 __all__ = [

@@ -44,7 +44,7 @@ from flax.training.train_state import TrainState
 
 from agents.memory import MEMORY_KINDS
 from agents.networks import ActorCritic, Hidden
-from projected_envs.benchmarks import TaskSet
+from projected_envs.tasks import TaskSet
 from projected_envs.vec import VecEnv
 
 Metrics = dict[str, jax.Array]

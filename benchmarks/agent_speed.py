@@ -41,7 +41,7 @@ import time
 import jax
 
 from agents.ppo import PPOConfig, make_init, make_update
-from projected_envs.benchmarks import TaskSet
+from projected_envs.tasks import TaskSet
 
 
 def parse_args() -> argparse.Namespace:

@@ -14,8 +14,6 @@ The public API (see the docs and ``DESIGN.md``):
 
 from projected_envs.benchmarks import (
     Benchmark,
-    TaskBank,
-    TaskSet,
     benchmark,
     benchmarks,
     make_benchmark,
@@ -24,6 +22,7 @@ from projected_envs.benchmarks import (
 from projected_envs.core import Environment, Wrapper
 from projected_envs.projections import PROJECTION_FAMILIES, projection, sample_projection
 from projected_envs.registry import make, register, registered_envs
+from projected_envs.tasks import TaskBank, TaskSet
 from projected_envs.vec import VecEnv, VecState
 from projected_envs.wrappers import (
     META_EPISODE_EXTRAS,

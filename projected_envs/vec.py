@@ -2,7 +2,7 @@
 
 Each env of the task set owns a fixed, contiguous **group** of slots (sizes by
 :meth:`TaskSet.group_sizes`, i.e. proportional to the weights with the rounding rule of
-:func:`projected_envs.benchmarks.allocate`; slot order = env order). Each group is
+:func:`projected_envs.tasks.allocate`; slot order = env order). Each group is
 ``vmap``-ed with its own env object and the outputs are concatenated, so a step costs the sum
 of the groups, not ``len(envs)`` times it as a ``lax.switch`` under ``vmap`` would. Tasks change
 inside a group (new projections, same base env); envs never do.
@@ -13,7 +13,7 @@ Two modes:
   samples its next task whenever its task ends (outer ``terminated | truncated`` of
   ``MetaEpisode``, i.e. after K trials), then resets fresh from the key.
 * ``VecEnv.from_bank(task_set, bank)`` (evaluation): one slot per task of a fixed
-  :class:`~projected_envs.benchmarks.TaskBank`, no sampling; a slot whose task ends restarts the
+  :class:`~projected_envs.tasks.TaskBank`, no sampling; a slot whose task ends restarts the
   *same* task from a fresh key. ``info["first_episode_done"]`` marks the step on which each slot
   finishes its first meta-episode, so an evaluator can stop counting there.
 
@@ -45,8 +45,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from projected_envs.benchmarks import TaskBank, TaskSet
 from projected_envs.core import Environment
+from projected_envs.tasks import TaskBank, TaskSet
 
 StepResult = tuple[jax.Array, "VecState", jax.Array, jax.Array, jax.Array, dict[str, Any]]
 

@@ -18,9 +18,10 @@ import pytest
 
 from projected_envs.benchmarks import TaskBank, TaskSet, benchmark, make_benchmark
 
-# The module itself (``projected_envs.benchmarks`` the attribute is the ``benchmarks()`` function
-# once the package re-exports it).
+# The modules themselves (``projected_envs.benchmarks`` the attribute is the ``benchmarks()``
+# function once the package re-exports it).
 bm = importlib.import_module("projected_envs.benchmarks")
+tasks_module = importlib.import_module("projected_envs.tasks")
 
 # Changing a shipped benchmark must be deliberate: update the pin *and* say why in the change.
 PINNED = {
@@ -159,8 +160,8 @@ def test_eval_tasks_are_a_pure_function_of_the_definition():
     bank = _small_bank()
     assert len(bank) == 6 and bank.sizes == (3, 3)
     np.testing.assert_array_equal(bank.env_index, [0, 0, 0, 1, 1, 1])
-    bm._build_env.cache_clear()  # fresh env objects and samplers: nothing cached may matter
-    bm._batched_sampler.cache_clear()
+    tasks_module._build_env.cache_clear()  # fresh env objects and samplers: nothing cached may matter
+    tasks_module._batched_sampler.cache_clear()
     again = dataclasses.replace(SMALL, name="another name").eval_tasks(per_env=3)
     assert _same(bank.params, again.params) and _same(bank.seeds, again.seeds)
     # more tasks extend the bank; K, extras and weights do not change the tasks
@@ -191,9 +192,11 @@ def test_eval_seeds_are_disjoint_from_training_seeds():
         assert np.all(np.asarray(seeds)[:, 0] >> 31 == 1)  # evaluation: top bit set
         np.testing.assert_array_equal(np.asarray(seeds)[:, 0] & 0x7FFFFFFF, SMALL.seed)
     keys = jax.random.split(jax.random.key(0), 4096)
-    raw = jax.vmap(lambda k: jax.random.key_data(bm._train_seed(k, SMALL.seed)))(keys)
+    raw = jax.vmap(lambda k: jax.random.key_data(tasks_module._train_seed(k, SMALL.seed)))(keys)
     assert np.all(np.asarray(raw)[:, 0] >> 31 == 0)  # training: top bit clear, any key
-    raw_keys = jax.vmap(lambda k: bm._train_seed(k, 0))(jax.random.split(jax.random.PRNGKey(0), 64))
+    raw_keys = jax.vmap(lambda k: tasks_module._train_seed(k, 0))(
+        jax.random.split(jax.random.PRNGKey(0), 64)
+    )
     assert np.all(np.asarray(raw_keys)[:, 0] >> 31 == 0)  # raw uint32 keys too
     # ... and the tasks differ from training tasks drawn with the same small seeds
     train = SMALL.sample(jax.random.PRNGKey(0), 16)
