@@ -18,7 +18,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import json
+import warnings
 from collections.abc import Callable, Mapping, Sequence
+from importlib import resources
 from typing import Any
 
 from projected_envs.tasks import (
@@ -63,9 +66,12 @@ class Benchmark:
     id_test: TaskSet  # unseen projections of the train envs
     ood_test: TaskSet  # held-out envs and/or projection families
     description: str = ""  # prose: the choice and its reasons (not part of the fingerprint)
+    gamma: float | None = None  # discount the benchmark is designed for (its reward scales')
 
     def __post_init__(self) -> None:
         where = f"Benchmark {self.name!r}"
+        if self.gamma is not None and not 0 < self.gamma <= 1:
+            raise ValueError(f"{where}: gamma must be in (0, 1] or None, got {self.gamma}.")
         if not isinstance(self.name, str) or not self.name:
             raise ValueError("Benchmark: name must be a non-empty string.")
         _positive_int(self.obs_dim, "obs_dim", where)
@@ -115,6 +121,7 @@ class Benchmark:
             "obs_dim": self.obs_dim,
             "action_dim": self.action_dim,
             "num_trials": self.num_trials,
+            "gamma": self.gamma,
             "train": self.train.canonical(),
             "id_test": self.id_test.canonical(),
             "ood_test": self.ood_test.canonical(),
@@ -149,6 +156,8 @@ def make_benchmark(
     env_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
     description: str = "",
+    gamma: float | None = None,
+    reward_scales: Mapping[str, float] | None = None,
 ) -> Benchmark:
     """Build a :class:`Benchmark` from env lists, with the standard seed convention.
 
@@ -156,9 +165,12 @@ def make_benchmark(
     ``ood_test`` ``seed + 2``. ``ood_envs=None`` reuses the train envs (a family-OOD
     benchmark: then ``ood_obs_family`` / ``ood_action_family`` must differ from the train
     ones). ``env_kwargs`` maps env id -> ``make()`` kwargs, for all three sets.
+    ``reward_scales`` maps env id -> reward scale (``TaskSet.reward_scales``, the gamma-aware
+    return scale for ``gamma``); each split gets the entries of its envs.
     """
     ood_envs = tuple(train_envs) if ood_envs is None else tuple(ood_envs)
     kwargs = dict(env_kwargs or {})
+    scales = dict(reward_scales or {})
 
     def task_set(split: str, envs: tuple[str, ...], s: int, fam: tuple[str, str], w) -> TaskSet:
         return TaskSet(
@@ -172,6 +184,7 @@ def make_benchmark(
             normalize=normalize,
             obs_extras=tuple(obs_extras),
             env_kwargs=tuple((e, kwargs[e]) for e in envs if e in kwargs),
+            reward_scales=tuple((e, scales[e]) for e in envs if e in scales),
             seed=s,
             name=f"{name}/{split}",
         )
@@ -188,6 +201,7 @@ def make_benchmark(
         id_test=task_set("id_test", tuple(train_envs), seed + 1, train_fam, None),
         ood_test=task_set("ood_test", ood_envs, seed + 2, ood_fam, None),
         description=description,
+        gamma=gamma,
     )
 
 
@@ -302,6 +316,53 @@ BRAX_TRAIN: tuple[str, ...] = ("brax/ant", "brax/halfcheetah", "brax/walker2d")
 BRAX_OOD: tuple[str, ...] = ("brax/hopper", "brax/swimmer")
 
 
+# The discount each shipped benchmark is designed for: its reward scales make the random
+# policy's discounted return O(1) at this gamma, and the presets train with it.
+SHIPPED_GAMMA: dict[str, float] = {
+    "classic": 0.995,
+    "classic-families": 0.995,
+    "dmc-lu2023": 0.99,
+    "dmc-lu2023-multitrial": 0.995,
+    "brax-locomotion": 0.99,
+}
+_RETURN_SCALES_SCRIPT = "scripts/compute_return_scales.py"
+
+
+@functools.cache
+def _shipped_return_scales() -> dict[str, Any]:
+    path = resources.files("projected_envs") / "data" / "return_scales.json"
+    return json.loads(path.read_text())["benchmarks"] if path.is_file() else {}
+
+
+def shipped_return_scales(name: str) -> dict[str, float]:
+    """The shipped gamma-aware reward scales of a shipped benchmark: ``{env_id: scale}``.
+
+    Raises:
+        KeyError: none shipped for ``name`` at its design gamma (names the script).
+    """
+    entry = _shipped_return_scales().get(name)
+    if entry is None or entry["gamma"] != SHIPPED_GAMMA.get(name):
+        raise KeyError(
+            f"No return scales shipped for benchmark {name!r} at gamma "
+            f"{SHIPPED_GAMMA.get(name)}; run `python {_RETURN_SCALES_SCRIPT} {name}`."
+        )
+    return dict(entry["scales"])
+
+
+def _design(name: str) -> dict[str, Any]:
+    """``gamma`` and ``reward_scales`` keyword arguments of a shipped benchmark.
+
+    Without shipped scales (only while regenerating them) the benchmark is built with the
+    per-step scales and a warning says so.
+    """
+    try:
+        scales = shipped_return_scales(name)
+    except KeyError as err:
+        warnings.warn(f"{err.args[0]} Using per-step reward scales.", stacklevel=3)
+        scales = None
+    return {"gamma": SHIPPED_GAMMA[name], "reward_scales": scales}
+
+
 def _every(envs: Sequence[str], **kwargs: Any) -> dict[str, dict[str, Any]]:
     return {e: dict(kwargs) for e in envs}
 
@@ -316,6 +377,7 @@ def _classic() -> Benchmark:
         num_trials=4,
         env_kwargs=CLASSIC_KWARGS,
         description=CLASSIC_DESCRIPTION,
+        **_design("classic"),
     )
 
 
@@ -336,6 +398,7 @@ def _classic_families() -> Benchmark:
             "least gaussian-like family), so only the projection family is new. Evaluate other "
             "families with dataclasses.replace(bench.ood_test, obs_family=..., action_family=...)."
         ),
+        **_design("classic-families"),
     )
 
 
@@ -356,6 +419,7 @@ def _dmc_lu2023() -> Benchmark:
             "reacher-hard; one 1000-step episode per task; the observation appends the last "
             "reward and done flag. Needs the 'dmc' extra (MuJoCo Playground)."
         ),
+        **_design("dmc-lu2023"),
     )
 
 
@@ -373,6 +437,7 @@ def _dmc_lu2023_multitrial() -> Benchmark:
             "steps per task), and all observation extras (previous action, reward, trial-done, "
             "task-start), so an agent can adapt to a task across its trials."
         ),
+        **_design("dmc-lu2023-multitrial"),
     )
 
 
@@ -392,6 +457,7 @@ def _brax_locomotion() -> Benchmark:
             "count, so every env can be fully actuated (M_a of full row rank). K=2 trials of "
             "500 steps per task."
         ),
+        **_design("brax-locomotion"),
     )
 
 

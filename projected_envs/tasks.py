@@ -179,6 +179,21 @@ def _canonical_env_kwargs(env_kwargs: Any, envs: tuple[str, ...], where: str) ->
     return tuple(sorted(out))
 
 
+def _canonical_reward_scales(scales: Any, envs: tuple[str, ...], where: str) -> tuple:
+    items = scales.items() if isinstance(scales, Mapping) else scales
+    out = []
+    for env_id, scale in items:
+        if env_id not in envs:
+            raise ValueError(f"{where}: reward_scales names {env_id!r}, which is not in {envs}.")
+        if not (isinstance(scale, int | float | np.number) and np.isfinite(scale) and scale > 0):
+            raise ValueError(f"{where}: reward scale of {env_id!r} must be > 0, got {scale!r}.")
+        out.append((env_id, float(scale)))
+    ids = [e for e, _ in out]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{where}: reward_scales names an env twice: {ids}.")
+    return tuple(sorted(out))
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [_jsonable(v) for v in value]
@@ -229,7 +244,8 @@ def _build_env(task_set: TaskSet, index: int) -> Environment:
     env_id = task_set.envs[index]
     env, _ = make(env_id, **dict(task_set.kwargs_for(env_id)))
     if task_set.normalize:
-        env = Normalize(env, env_id=env_id)
+        scale = dict(task_set.reward_scales).get(env_id)
+        env = Normalize(env, env_id=env_id, reward_scale=scale)
     env = ProjectObservation(env, task_set.obs_dim, task_set.obs_family)
     env = ProjectAction(env, task_set.action_dim, task_set.action_family)
     return MetaEpisode(env, task_set.num_trials, obs_extras=task_set.obs_extras)
@@ -275,6 +291,9 @@ class TaskSet:
     normalize: bool = True  # wrap each base env with Normalize (per-env obs/reward stats)
     obs_extras: tuple[str, ...] = _OBS_EXTRAS  # what MetaEpisode appends to the observation
     env_kwargs: EnvKwargs = ()  # ((env_id, ((kwarg, value), ...)), ...): make() kwargs per env
+    # ((env_id, scale), ...): reward scale per env for Normalize, replacing the shipped
+    # per-step one; shipped benchmarks set the gamma-aware return scale here (docs/tasks.md)
+    reward_scales: tuple[tuple[str, float], ...] = ()
     seed: int = 0  # seed space of this set, 0 <= seed < 2**31
     name: str = dataclasses.field(default="", compare=False)  # label only, e.g. "classic/train"
 
@@ -330,6 +349,11 @@ class TaskSet:
         # MetaEpisode appends extras in a fixed order whatever the order given; so do we.
         set_("obs_extras", tuple(e for e in _OBS_EXTRAS if e in self.obs_extras))
         set_("env_kwargs", _canonical_env_kwargs(self.env_kwargs, envs, where))
+        set_("reward_scales", _canonical_reward_scales(self.reward_scales, envs, where))
+        if self.reward_scales and not self.normalize:
+            raise ValueError(
+                f"{where}: reward_scales need normalize=True (Normalize applies them)."
+            )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer):
             raise ValueError(f"{where}: seed must be an int, got {self.seed!r}.")
         if not 0 <= self.seed < 2**31:

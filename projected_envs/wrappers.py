@@ -548,6 +548,9 @@ class Normalize(Wrapper):
             the base env.
         obs_clip: bound on the standardised observation (in standard deviations); ``None``
             disables clipping.
+        reward_scale: multiply rewards by this instead of the stats' per-step
+            ``reward_scale``; shipped benchmarks pass their gamma-aware return scale
+            (``TaskSet.reward_scales``, docs/tasks.md "Reward scale").
 
     Raises:
         KeyError: no stats shipped for the env (names the script and ``stats=``).
@@ -561,6 +564,7 @@ class Normalize(Wrapper):
         stats: NormalizationStats | Mapping[str, Any] | None = None,
         env_id: str | None = None,
         obs_clip: float | None = 10.0,
+        reward_scale: float | None = None,
     ):
         super().__init__(env)
         layer = env
@@ -589,6 +593,10 @@ class Normalize(Wrapper):
             )
         if obs_clip is not None and not obs_clip > 0:
             raise ValueError(f"Normalize: obs_clip must be > 0 or None, got {obs_clip}.")
+        if reward_scale is not None:
+            if not (np.isfinite(reward_scale) and reward_scale > 0):
+                raise ValueError(f"Normalize: reward_scale must be > 0, got {reward_scale}.")
+            stats = dataclasses.replace(stats, reward_scale=float(reward_scale))
         self.env_id = env_id
         self.stats = stats
         self.obs_clip = obs_clip

@@ -12,16 +12,25 @@
 * params are the gymnax env's own ``EnvParams`` (a ``flax.struct`` dataclass), so
   ``params.max_steps_in_episode`` sets the time limit and every physical constant can be
   changed per task.
+
+Goal envs (:data:`TASK_GOALS`: Reacher-misc, PointRobot-misc, Swimmer-misc) draw a goal at
+every ``reset_env`` in gymnax. Here the goal is part of the task (:class:`GoalGymnaxEnv`):
+``sample_task(key)`` draws it with gymnax's own distribution into :class:`GoalParams`, and
+``reset`` redraws only the initial state, so every trial of a task chases the same goal.
+``make_gymnax(name, goal_sampling="episode")`` keeps gymnax's per-reset goals (for
+single-episode use).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
 
 import gymnax
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import struct
 from gymnax.environments import environment as gymnax_environment
 from gymnax.environments import spaces
 
@@ -158,21 +167,163 @@ class GymnaxEnv(Environment):
         return jnp.ravel(jnp.asarray(obs, dtype=jnp.float32))
 
 
-def make_gymnax(env_name: str, **param_overrides: Any) -> GymnaxEnv:
+# ------------------------------------------------------------------------------ goal envs
+GoalSampling = Literal["task", "episode"]
+GOAL_SAMPLING: tuple[str, ...] = ("task", "episode")
+
+
+class GoalSpec(NamedTuple):
+    """Where a gymnax env keeps its goal and how gymnax draws it at reset."""
+
+    field: str  # name of the goal field of the gymnax EnvState
+    sample: Callable[[jax.Array, Any], jax.Array]  # (key, gymnax params) -> float32 [2]
+    what: str  # prose for docs and messages
+
+
+def _reacher_goal(env: Any) -> Callable[[jax.Array, Any], jax.Array]:
+    def sample(key: jax.Array, params: Any) -> jax.Array:
+        del params  # gymnax: uniform in [-num_joints, num_joints]^2 (some are out of reach)
+        n = env.num_joints
+        return jax.random.uniform(key, (2,), jnp.float32, -n, n)
+
+    return sample
+
+
+def _point_robot_goal(key: jax.Array, params: Any) -> jax.Array:
+    # gymnax (Dorfman et al. 2021): uniform angle on the upper semicircle of circle_radius
+    angle = jax.random.uniform(key, (), jnp.float32, 0.0, jnp.pi)
+    return params.circle_radius * jnp.stack([jnp.cos(angle), jnp.sin(angle)])
+
+
+def _swimmer_goal(key: jax.Array, params: Any) -> jax.Array:
+    del params  # gymnax: uniform in [-1, 1]^2
+    return jax.random.uniform(key, (2,), jnp.float32, -1.0, 1.0)
+
+
+TASK_GOALS: dict[str, Callable[[Any], GoalSpec]] = {
+    "Reacher-misc": lambda env: GoalSpec(
+        "goal_xy", _reacher_goal(env), "goal position, uniform in [-joints, joints]^2 (observed)"
+    ),
+    "PointRobot-misc": lambda env: GoalSpec(
+        "goal", _point_robot_goal, "goal on the upper semicircle, uniform angle (not observed)"
+    ),
+    "Swimmer-misc": lambda env: GoalSpec(
+        "goal_xy", _swimmer_goal, "goal position, uniform in [-1, 1]^2 (observed)"
+    ),
+}
+"""gymnax envs that draw a goal at reset: name -> its :class:`GoalSpec` (given the env)."""
+
+
+@struct.dataclass
+class GoalParams:
+    """Task of a :class:`GoalGymnaxEnv`: the gymnax params plus the goal held for the task.
+
+    Attribute reads that are not ``env`` or ``goal`` fall through to the gymnax params, so
+    ``params.max_steps_in_episode`` works as for plain gymnax envs.
+    """
+
+    env: Any  # the gymnax EnvParams (time limit, physical constants)
+    goal: jax.Array  # float32 [2]: the goal, drawn by sample_task
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("env", "goal"):
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+
+class GoalGymnaxEnv(GymnaxEnv):
+    """A gymnax goal env whose goal is part of the task, not of the episode.
+
+    ``sample_task(key)`` draws the goal with gymnax's own distribution (:data:`TASK_GOALS`);
+    ``reset(key, params)`` draws the initial state from ``key`` as gymnax does and replaces
+    gymnax's per-reset goal by ``params.goal``; ``transition`` is gymnax's ``step_env``, which
+    never changes the goal. ``default_params`` holds the goal drawn from ``jax.random.key(0)``.
+    Because the task is sampled, ``samples_task`` is True: pass ``sample_task(key)`` (or
+    ``default_params`` for that fixed goal) to ``reset`` and ``step``.
+
+    Args:
+        env: the gymnax env (one of :data:`TASK_GOALS`).
+        params: its gymnax params.
+        name: the id shown in messages.
+    """
+
+    def __init__(self, env: gymnax_environment.Environment, params: Any = None, name=None):
+        super().__init__(env, params, name)
+        self.goal_spec = TASK_GOALS[env.name](env)
+        gymnax_params = self._params
+        default_goal = self.goal_spec.sample(jax.random.key(0), gymnax_params)
+        self._params = GoalParams(env=gymnax_params, goal=jax.device_get(default_goal))
+
+    @property
+    def samples_task(self) -> bool:
+        """True: the goal is drawn per task by :meth:`sample_task`."""
+        return True
+
+    def sample_task(self, key: jax.Array) -> GoalParams:
+        """The gymnax params with a goal drawn from gymnax's goal distribution."""
+        goal = self.goal_spec.sample(key, self._params.env).astype(jnp.float32)
+        return GoalParams(env=self._params.env, goal=goal)
+
+    def _gymnax_params(self, params: Any) -> Any:
+        if not isinstance(params, GoalParams):
+            raise ValueError(
+                f"{self._name}: params must be GoalParams (the goal is part of the task); got "
+                f"{type(params).__name__}. Pass env.sample_task(key) or env.default_params, or "
+                f'build the env with goal_sampling="episode" for gymnax\'s per-reset goals.'
+            )
+        return params.env
+
+    def reset(self, key: jax.Array, params: Any = None) -> tuple[jax.Array, Any]:
+        """Fresh initial state from ``key``; the goal is ``params.goal``."""
+        params = self._params if params is None else params
+        gymnax_params = self._gymnax_params(params)
+        _, state = self._env.reset_env(key, gymnax_params)
+        goal = jnp.asarray(params.goal, jnp.float32)
+        state = state.replace(
+            **{self.goal_spec.field: goal.astype(getattr(state, self.goal_spec.field).dtype)}
+        )
+        return self._flat(self._env.get_obs(state, gymnax_params)), strong(state)
+
+    def transition(self, key: jax.Array, state: Any, action: jax.Array, params: Any) -> StepResult:
+        return super().transition(key, state, action, self._gymnax_params(params))
+
+    def env_action_box(self, params: Any = None) -> tuple[jax.Array, jax.Array]:
+        params = self._params if params is None else params
+        return super().env_action_box(params.env if isinstance(params, GoalParams) else params)
+
+
+def make_gymnax(
+    env_name: str, goal_sampling: GoalSampling = "task", **param_overrides: Any
+) -> GymnaxEnv:
     """Build ``gymnax/<env_name>``; keyword arguments override fields of its ``EnvParams``.
 
     Example: ``make_gymnax("Pendulum-v1", max_steps_in_episode=50, max_torque=1.0)``.
 
+    Args:
+        env_name: gymnax's name of the env.
+        goal_sampling: for the goal envs of :data:`TASK_GOALS`: ``"task"`` (default) draws
+            the goal in ``sample_task`` and holds it across resets (:class:`GoalGymnaxEnv`);
+            ``"episode"`` keeps gymnax's goal drawn at every reset. Ignored by other envs.
+        **param_overrides: fields of the gymnax ``EnvParams``.
+
     Raises:
-        ValueError: for a name gymnax does not know or a params field it does not have.
+        ValueError: for a name gymnax does not know, a params field it does not have, or an
+            unknown ``goal_sampling``.
     """
+    if goal_sampling not in GOAL_SAMPLING:
+        raise ValueError(
+            f"gymnax/{env_name}: goal_sampling must be one of {GOAL_SAMPLING}, "
+            f"got {goal_sampling!r}."
+        )
     env, params = gymnax.make(env_name)
     fields = set(params.__dataclass_fields__)
     unknown = sorted(set(param_overrides) - fields)
     if unknown:
         raise ValueError(
             f"gymnax/{env_name}: unknown keyword(s) {unknown}; the params fields are "
-            f"{sorted(fields)}."
+            f"{sorted(fields)} (and goal_sampling)."
         )
     params = params.replace(**param_overrides)
+    if env_name in TASK_GOALS and goal_sampling == "task":
+        return GoalGymnaxEnv(env, params, name=f"gymnax/{env_name}")
     return GymnaxEnv(env, params, name=f"gymnax/{env_name}")

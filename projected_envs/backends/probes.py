@@ -204,6 +204,11 @@ class SignBandit(Environment[SignBanditState, SignBanditParams]):
         _check_limit("SignBandit", max_steps_in_episode)
 
     @property
+    def samples_task(self) -> bool:
+        """True: the paying sign is drawn per task by :meth:`sample_task`."""
+        return True
+
+    @property
     def default_params(self) -> SignBanditParams:
         return SignBanditParams(sign=jnp.float32(1.0))
 

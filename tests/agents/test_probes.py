@@ -145,3 +145,41 @@ def test_memory_probe_is_learned_by_s5_and_gru_and_not_by_memoryless(memory):
         assert np.all(np.abs(final) < 0.3), final  # the best memoryless policy earns 0
     else:
         assert final.mean() > 0.8 and np.all(final > 0.6), final
+
+
+# SignBandit, K=8 one-step trials per task: the paying sign is the task. Only the previous
+# reward and the flags go in (no previous action: a memoryless agent could otherwise keep
+# repeating a paying action through it), so only a memory can carry what trial 1 revealed.
+BANDIT_TASKS = TaskSet(
+    envs=("probe/SignBandit",),
+    obs_dim=1,
+    action_dim=1,
+    num_trials=8,
+    normalize=False,
+    obs_family="identity",
+    action_family="identity",
+    obs_extras=("reward", "trial_done", "task_start"),
+)
+BANDIT_CONFIG = {**PROBE_CONFIG, "num_steps": 32, "total_timesteps": 32 * 32 * 60}
+
+
+@pytest.mark.parametrize("memory", ["s5", "none"])
+def test_sign_bandit_is_learned_in_context_by_s5_and_not_by_memoryless(memory):
+    """S5 explores in trial 1 and exploits in trials 2-8 (optimum 7 of 7).
+
+    A memoryless policy maps the previous reward to an action. A probe with a small known
+    action reveals the sign through the reward's sign, and the next trial can exploit it; but
+    an exploit's reward (+1) says nothing about the sign, so the trial after it must probe
+    again: at best it alternates, 4 of trials 2-8 (0.57 per trial; the audit saw exactly this).
+    """
+    config = PPOConfig(memory=memory, gamma=0.99, **BANDIT_CONFIG)
+    train = jax.jit(jax.vmap(make_train(config, BANDIT_TASKS)))  # two seeds at once
+    _, metrics = train(jax.random.split(jax.random.key(0), 2))
+    per_trial = np.asarray(metrics["trial_returns"])[:, -5:].mean(axis=1)  # [seeds, K]
+    later = per_trial[:, 1:].mean(axis=1)  # trials 2..8, optimum 1 each
+    print(f"SignBandit, {memory}: per-trial returns of the last 5 updates {per_trial.round(2)}")
+    if memory == "none":
+        assert np.all(later < 0.65), per_trial  # the alternating bound, 4/7
+    else:
+        assert np.all(later > 0.9), per_trial  # above any memoryless policy
+        assert np.all(later > per_trial[:, 0] + 0.5), per_trial  # the gain is in context

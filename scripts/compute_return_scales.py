@@ -1,0 +1,97 @@
+"""Regenerate ``projected_envs/data/return_scales.json``: the gamma-aware reward scale per env
+of every shipped benchmark.
+
+Method (:mod:`projected_envs.return_scale`, docs/tasks.md "Reward scale"): for each env of a
+benchmark, the uniform-random policy runs ``--num-tasks`` training tasks (full task stack,
+raw rewards, all K trials of each task); the discounted return-to-go ``G_t`` (the benchmark's
+``gamma``, inside the task) is taken at every step and ``scale = 1 / std(G_t)``. An env is
+measured on the first split it appears in (train, then ood_test); id_test shares the train
+envs' scales. Changing a scale changes the benchmark's fingerprint (tests pin it).
+
+Usage::
+
+    python scripts/compute_return_scales.py                 # every shipped benchmark
+    python scripts/compute_return_scales.py classic         # some benchmarks
+    python scripts/compute_return_scales.py classic --gamma 0.995
+
+Entries of benchmarks not recomputed are kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run from a checkout without installing the package
+    sys.path.insert(0, str(ROOT))
+
+from projected_envs.benchmarks import SHIPPED_GAMMA, benchmark  # noqa: E402
+from projected_envs.return_scale import return_scales  # noqa: E402
+
+DEFAULT_OUTPUT = ROOT / "projected_envs" / "data" / "return_scales.json"
+
+
+def compute(name: str, gamma: float, num_tasks: int, seed: int) -> dict[str, float]:
+    """Scales of every env of benchmark ``name`` (train envs from train, the rest from ood)."""
+    bench = benchmark(name)
+    scales: dict[str, float] = {}
+    for split in (bench.train, bench.ood_test):
+        todo = tuple(e for e in split.envs if e not in scales)
+        if not todo:
+            continue
+        subset = dataclasses.replace(
+            split,
+            envs=todo,
+            weights=None,
+            env_kwargs=tuple(kv for kv in split.env_kwargs if kv[0] in todo),
+            reward_scales=(),
+        )
+        for env_id in todo:
+            start = time.perf_counter()
+            one = dataclasses.replace(
+                subset,
+                envs=(env_id,),
+                env_kwargs=tuple(kv for kv in subset.env_kwargs if kv[0] == env_id),
+            )
+            scales.update(return_scales(one, gamma, num_tasks=num_tasks, seed=seed))
+            took = time.perf_counter() - start
+            print(f"{name}: {env_id} scale {scales[env_id]:.4g} ({took:.0f} s)", flush=True)
+    return scales
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="benchmarks (default: every shipped one)")
+    parser.add_argument("--gamma", type=float, help="override the benchmark's design gamma")
+    parser.add_argument("--num-tasks", type=int, default=64, help="random-policy tasks per env")
+    parser.add_argument("--seed", type=int, default=0, help="PRNG seed")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    args = parser.parse_args(argv)
+    data = {"benchmarks": {}}
+    if args.output.is_file():
+        data = json.loads(args.output.read_text())
+    data["method"] = {
+        "policy": "uniform random actions in [-1, 1]^A (the agent's action space)",
+        "return": "discounted return-to-go G_t inside a task (all K trials), raw rewards",
+        "scale": "1 / std(G_t) over every step of num_tasks training tasks",
+        "script": "scripts/compute_return_scales.py",
+    }
+    for name in args.names or sorted(SHIPPED_GAMMA):
+        gamma = args.gamma if args.gamma is not None else SHIPPED_GAMMA[name]
+        scales = compute(name, gamma, args.num_tasks, args.seed)
+        data["benchmarks"][name] = {
+            "gamma": gamma,
+            "num_tasks": args.num_tasks,
+            "seed": args.seed,
+            "scales": dict(sorted(scales.items())),
+        }
+        args.output.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""gymnax goal envs hold their goal for the whole task; gymnax redraws it at every reset."""
+
+from __future__ import annotations
+
+import gymnax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import projected_envs as pe
+from projected_envs.backends.gymnax import TASK_GOALS, GoalGymnaxEnv, GoalParams
+
+GOAL_ENVS = tuple(f"gymnax/{name}" for name in TASK_GOALS)
+TRIAL_STEPS = 4
+NUM_TRIALS = 3
+
+
+def _goal(env: GoalGymnaxEnv, inner_state) -> np.ndarray:
+    return np.asarray(getattr(inner_state, env.goal_spec.field))
+
+
+def _goals_per_step(env_id: str, task_key: int) -> tuple[GoalGymnaxEnv, np.ndarray, np.ndarray]:
+    """Goal in the inner state at every step of one K-trial task (random actions)."""
+    base, _ = pe.make(env_id, max_steps_in_episode=TRIAL_STEPS)
+    env = pe.MetaEpisode(pe.ProjectAction(pe.Normalize(base, env_id=env_id), 2), NUM_TRIALS)
+    task = env.sample_task(jax.random.key(task_key))
+    _, state = env.reset(jax.random.key(100 + task_key), task)
+
+    def body(state, key):
+        k_act, k_step = jax.random.split(key)
+        action = jax.random.uniform(k_act, (2,), minval=-1, maxval=1)
+        _, state, _, _, _, info = env.transition(k_step, state, action, task)
+        return state, (getattr(state.inner, base.goal_spec.field), info["trial"])
+
+    keys = jax.random.split(jax.random.key(7), NUM_TRIALS * TRIAL_STEPS)
+    _, (goals, trials) = jax.jit(lambda s: jax.lax.scan(body, s, keys))(state)
+    return base, np.asarray(goals), np.asarray(trials)
+
+
+@pytest.mark.parametrize("env_id", GOAL_ENVS)
+def test_goal_is_held_across_trials_and_differs_across_tasks(env_id):
+    base, goals_a, trials = _goals_per_step(env_id, task_key=1)
+    assert set(trials.tolist()) == set(range(NUM_TRIALS))  # every trial was run
+    np.testing.assert_array_equal(goals_a, np.broadcast_to(goals_a[0], goals_a.shape))
+    _, goals_b, _ = _goals_per_step(env_id, task_key=2)
+    assert not np.allclose(goals_a[0], goals_b[0])
+    assert isinstance(base, GoalGymnaxEnv) and base.samples_task
+
+
+@pytest.mark.parametrize("env_id", GOAL_ENVS)
+def test_goal_follows_gymnax_distribution(env_id):
+    """The task goal is drawn from gymnax's own reset distribution (same support and moments)."""
+    base, _ = pe.make(env_id)
+    keys = jax.random.split(jax.random.key(0), 2000)
+    ours = np.asarray(jax.vmap(lambda k: base.sample_task(k).goal)(keys))
+    raw_env, raw_params = gymnax.make(env_id.split("/")[1])
+    field = base.goal_spec.field
+    theirs = np.asarray(
+        jax.vmap(lambda k: getattr(raw_env.reset_env(k, raw_params)[1], field))(keys)
+    )
+    np.testing.assert_allclose(ours.mean(0), theirs.mean(0), atol=0.1 * theirs.std(0).max())
+    np.testing.assert_allclose(ours.std(0), theirs.std(0), rtol=0.1)
+    slack = 0.02 * (theirs.max(0) - theirs.min(0))  # same support, up to sampling extremes
+    np.testing.assert_array_less(theirs.min(0) - slack, ours.min(0))
+    np.testing.assert_array_less(ours.max(0), theirs.max(0) + slack)
+
+
+@pytest.mark.parametrize("env_id", GOAL_ENVS)
+def test_reset_matches_gymnax_except_for_the_goal(env_id):
+    """Same key: our initial state is gymnax's with the task's goal put in."""
+    base, params = pe.make(env_id)
+    raw_env, raw_params = gymnax.make(env_id.split("/")[1])
+    task = base.sample_task(jax.random.key(3))
+    key = jax.random.key(4)
+    obs, state = base.reset(key, task)
+    _, raw_state = raw_env.reset_env(key, raw_params)
+    field = base.goal_spec.field
+    raw_state = raw_state.replace(**{field: task.goal})
+    for name in raw_state.__dataclass_fields__:
+        np.testing.assert_allclose(
+            np.asarray(getattr(state, name), np.float64),
+            np.asarray(getattr(raw_state, name), np.float64),
+            err_msg=name,
+        )
+    np.testing.assert_allclose(obs, jnp.ravel(raw_env.get_obs(raw_state, raw_params)), atol=1e-6)
+
+
+def test_episode_goal_sampling_keeps_gymnax_behaviour():
+    env, params = pe.make("gymnax/PointRobot-misc", goal_sampling="episode")
+    assert not isinstance(env, GoalGymnaxEnv) and not isinstance(params, GoalParams)
+    goals = jax.vmap(lambda k: env.reset(k, params)[1].goal)(jax.random.split(jax.random.key(0), 8))
+    assert len({tuple(np.round(np.asarray(g), 6)) for g in goals}) == 8
+
+
+def test_goal_params_read_through_and_bad_params_are_refused():
+    env, params = pe.make("gymnax/Reacher-misc", max_steps_in_episode=7)
+    assert params.max_steps_in_episode == 7
+    raw_params = gymnax.make("Reacher-misc")[1]
+    with pytest.raises(ValueError, match="sample_task"):
+        env.reset(jax.random.key(0), raw_params)
+    with pytest.raises(ValueError, match="goal_sampling"):
+        pe.make("gymnax/Reacher-misc", goal_sampling="trial")

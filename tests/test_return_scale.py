@@ -1,0 +1,122 @@
+"""Gamma-aware reward scales: value targets are O(1) for every env of every shipped benchmark."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import projected_envs as pe
+from projected_envs.benchmarks import SHIPPED_GAMMA, shipped_return_scales
+from projected_envs.return_scale import discounted_returns
+
+# Benchmarks whose envs all compile in about a second (gymnax): in the default run.
+FAST = ("classic", "classic-families")
+
+
+def test_discounted_returns_match_a_hand_computed_fixture():
+    # one env, 5 steps, a task ends after step 1: G restarts there
+    reward = jnp.array([[1.0], [2.0], [3.0], [4.0], [5.0]])
+    done = jnp.array([[False], [True], [False], [False], [False]])
+    g = np.asarray(discounted_returns(reward, done, 0.5))[:, 0]
+    # G_4 = 5; G_3 = 4 + 2.5; G_2 = 3 + 3.25; G_1 = 2 (task end); G_0 = 1 + 1
+    np.testing.assert_allclose(g, [2.0, 2.0, 6.25, 6.5, 5.0])
+
+
+def _random_policy_return_std(task_set: pe.TaskSet, index: int, gamma: float) -> float:
+    """Std of G_t under the uniform-random policy on the *evaluation* bank of one env.
+
+    Independent of the script that made the scales: other tasks (the eval bank, not training
+    tasks), other keys, and G computed by a plain numpy loop over the recorded rewards.
+    """
+    env = task_set.make_env(index)
+    bank = task_set.eval_tasks(per_env=12)
+    tasks = bank.params[index]
+    n = bank.sizes[index]
+    horizon = task_set.max_task_steps
+
+    @jax.jit
+    def run(key):
+        k_reset, k_run = jax.random.split(key)
+        _, state = jax.vmap(env.reset)(jax.random.split(k_reset, n), tasks)
+
+        def body(state, key):
+            k_act, k_step = jax.random.split(key)
+            action = jax.random.uniform(k_act, (n, env.action_size), minval=-1, maxval=1)
+            _, state, reward, terminated, _, _ = jax.vmap(env.transition)(
+                jax.random.split(k_step, n), state, action, tasks
+            )
+            return state, (reward, terminated)
+
+        return jax.lax.scan(body, state, jax.random.split(k_run, horizon))[1]
+
+    reward, ended = map(np.asarray, run(jax.random.key(20261128)))
+    returns = []
+    for b in range(n):  # each task's steps up to and including its end
+        stop = int(np.argmax(ended[:, b])) + 1 if ended[:, b].any() else horizon
+        g, gs = 0.0, []
+        for r in reward[:stop, b][::-1]:
+            g = float(r) + gamma * g
+            gs.append(g)
+        returns.extend(gs)
+    return float(np.std(returns))
+
+
+def _check_benchmark(name: str) -> None:
+    bench = pe.benchmark(name)
+    assert bench.gamma == SHIPPED_GAMMA[name]
+    seen = set()
+    for split in (bench.train, bench.ood_test):
+        for i, env_id in enumerate(split.envs):
+            if env_id in seen:
+                continue
+            seen.add(env_id)
+            std = _random_policy_return_std(split, i, bench.gamma)
+            print(f"{name}: {env_id} random-policy return std {std:.3f}")
+            assert 0.3 <= std <= 3.0, (env_id, std)
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_random_policy_returns_are_order_one(name):
+    _check_benchmark(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(set(SHIPPED_GAMMA) - set(FAST)))
+def test_random_policy_returns_are_order_one_slow(name):
+    _check_benchmark(name)
+
+
+def test_every_split_uses_the_shipped_scales_and_they_enter_the_fingerprint():
+    for name in SHIPPED_GAMMA:
+        bench = pe.benchmark(name)
+        shipped = shipped_return_scales(name)
+        for split in bench.splits.values():
+            assert dict(split.reward_scales) == {e: shipped[e] for e in split.envs}
+    train = pe.benchmark("classic").train
+    env_id, scale = train.reward_scales[0]
+    other = dataclasses.replace(
+        train, reward_scales=((env_id, 2 * scale), *train.reward_scales[1:])
+    )
+    assert other.fingerprint != train.fingerprint
+
+
+def test_normalize_applies_the_task_set_scale():
+    train = pe.benchmark("classic").train
+    i = train.envs.index("gymnax/MountainCarContinuous-v0")
+    normalize = train.make_env(i).env.env.env  # MetaEpisode > ProjectAction > ProjectObs > Norm
+    assert isinstance(normalize, pe.Normalize)
+    assert normalize.stats.reward_scale == dict(train.reward_scales)[train.envs[i]]
+
+
+def test_bad_reward_scales_are_refused():
+    train = pe.benchmark("classic").train
+    with pytest.raises(ValueError, match="not in"):
+        dataclasses.replace(train, reward_scales=(("gymnax/Acrobot", 1.0),))
+    with pytest.raises(ValueError, match="> 0"):
+        dataclasses.replace(train, reward_scales=((train.envs[0], -1.0),))
+    with pytest.raises(ValueError, match="normalize"):
+        dataclasses.replace(train, normalize=False)
