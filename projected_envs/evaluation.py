@@ -501,7 +501,7 @@ def normalized_scores(
             f"normalised scores are NaN for {len(missing)} env(s) of "
             f"{task_set.name or task_set.envs}:\n  " + "\n  ".join(missing) + "\n"
             f"Compute references with {REFERENCE_SCRIPT} (see docs/evaluation.md).",
-            stacklevel=2,
+            stacklevel=3,
         )
     return scores, table
 
