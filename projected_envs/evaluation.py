@@ -191,7 +191,9 @@ class Rollout(NamedTuple):
     finished: np.ndarray  # bool [T]: the meta-episode ended within max_steps
 
 
-def _check_step(policy: Policy, carry: Carry, obs: jax.Array, reset: jax.Array, key, n: int, a: int):
+def _check_step(
+    policy: Policy, carry: Carry, obs: jax.Array, reset: jax.Array, key, n: int, a: int
+):
     """Trace-time checks of the policy's outputs, with messages that name the fix."""
     out = jax.eval_shape(policy.step, carry, obs, reset, key)
     if not (isinstance(out, tuple) and len(out) == 2):
@@ -202,7 +204,7 @@ def _check_step(policy: Policy, carry: Carry, obs: jax.Array, reset: jax.Array, 
             f"evaluate_policy: policy.step returned actions of shape {tuple(action.shape)}, "
             f"expected ({n}, {a}) = (batch, task_set.action_size)."
         )
-    spec = lambda t: jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), t)  # noqa: E731
+    spec = lambda t: jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), t)
     if jax.tree.structure(new_carry) != jax.tree.structure(carry) or spec(new_carry) != spec(carry):
         raise ValueError(
             "evaluate_policy: policy.step changed the carry's structure, shapes or dtypes "
@@ -328,7 +330,9 @@ def rollout_policy(
     """
     task_set = _with_trials(task_set, num_trials)
     bank = _bank(task_set, int(per_env))
-    max_steps = max_meta_episode_steps(task_set, task_set.num_trials) if max_steps is None else max_steps
+    max_steps = (
+        max_meta_episode_steps(task_set, task_set.num_trials) if max_steps is None else max_steps
+    )
     static, dynamic = _split_policy(policy)
     out = _run_bank(
         _stack_key(task_set),
@@ -577,7 +581,9 @@ class EvalResult:
             raise ValueError(f"envs have different numbers of tasks {[len(c) for c in columns]}.")
         return np.stack(columns, axis=1).astype(np.float64)
 
-    def to_rliable(self, score: str = "normalized", trial: int | None = None) -> dict[str, np.ndarray]:
+    def to_rliable(
+        self, score: str = "normalized", trial: int | None = None
+    ) -> dict[str, np.ndarray]:
         """``{split: scores [runs, tasks]}`` as ``rliable.library.get_interval_estimates`` takes.
 
         rliable's *tasks* are our base envs (columns, in ``env_names`` order) and its *runs* are
@@ -619,7 +625,7 @@ class EvalResult:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-serialisable dict of everything (arrays as nested lists; NaN as null)."""
-        arr = lambda x: None if x is None else _nan_to_none(np.asarray(x))  # noqa: E731
+        arr = lambda x: None if x is None else _nan_to_none(np.asarray(x))
         return {
             "name": self.name,
             "env_names": list(self.env_names),
@@ -698,7 +704,9 @@ def evaluate_policy(
             have the wrong shapes (at trace time).
     """
     task_set = _with_trials(task_set, num_trials)
-    steps = max_meta_episode_steps(task_set, task_set.num_trials) if max_steps is None else max_steps
+    steps = (
+        max_meta_episode_steps(task_set, task_set.num_trials) if max_steps is None else max_steps
+    )
     run = functools.partial(
         rollout_policy, policy, task_set, per_env=per_env, seed=seed, max_steps=steps
     )
@@ -803,7 +811,11 @@ def format_table(results: Mapping[str, EvalResult], per_env: bool = True) -> str
                 f"{_ci(summary['gain']):>28} {rand}"
             )
             if with_norm:
-                norm = f"{'n/a':>28}" if norm_group is None else f"{_ci(norm_group['return'], 'iqm'):>28}"
+                norm = (
+                    f"{'n/a':>28}"
+                    if norm_group is None
+                    else f"{_ci(norm_group['return'], 'iqm'):>28}"
+                )
                 line += f" {norm}"
             lines.append(line)
     return "\n".join(lines)

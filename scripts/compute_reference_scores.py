@@ -40,7 +40,9 @@ import projected_envs as pe
 from agents.evaluation import evaluate
 from agents.ppo import PPOConfig, make_train
 
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "projected_envs" / "data" / "reference_scores.json"
+DEFAULT_OUT = (
+    Path(__file__).resolve().parents[1] / "projected_envs" / "data" / "reference_scores.json"
+)
 DMC_WHAT = (
     "Upper bound: DM Control rewards lie in [0, 1] per control step, so a trial of {steps} "
     "control steps (agent steps x action repeat) returns at most {steps}."
@@ -65,7 +67,10 @@ def targets(benchmarks: Sequence[str], envs: Sequence[str] | None) -> dict[tuple
             for env_id in task_set.envs:
                 if envs and env_id not in envs:
                     continue
-                key = (env_id, json.dumps(_kwargs_json(task_set.kwargs_for(env_id)), sort_keys=True))
+                key = (
+                    env_id,
+                    json.dumps(_kwargs_json(task_set.kwargs_for(env_id)), sort_keys=True),
+                )
                 out.setdefault(key, {"benchmark": name, "fingerprint": bench.fingerprint})
     return out
 
@@ -145,7 +150,9 @@ def oracle_entry(
                 )
                 score = float(result.raw_returns.mean())
                 random = float(result.random_raw_returns.mean())
-                runs.append({"memory": memory, "seed": seed, "deterministic": deterministic, "score": score})
+                runs.append(
+                    {"memory": memory, "seed": seed, "deterministic": deterministic, "score": score}
+                )
                 best = max(best, score)
     return {
         "env": env_id,
@@ -162,7 +169,13 @@ def oracle_entry(
             "memory": list(memories),
             "seeds": list(seeds),
             "per_env": per_env,
-            "ppo": {k: v for k, v in dataclasses.asdict(oracle_config(budget, memories[0], trial_steps)).items() if k != "memory_kwargs"},
+            "ppo": {
+                k: v
+                for k, v in dataclasses.asdict(
+                    oracle_config(budget, memories[0], trial_steps)
+                ).items()
+                if k != "memory_kwargs"
+            },
             "runs": runs,
         },
     }
@@ -170,7 +183,9 @@ def oracle_entry(
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Compute the requested references and merge them into ``--out``."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--benchmarks", nargs="+", default=None, help="default: all registered")
     parser.add_argument("--envs", nargs="+", default=None, help="only these env ids")
     parser.add_argument("--budget", type=int, default=20_000, help="PPO env steps per oracle run")
@@ -190,7 +205,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         except ValueError as err:  # e.g. the dmc extra is not installed
             print(f"skip benchmark {name}: {err}")
     existing = json.loads(args.out.read_text()) if args.out.exists() else {"references": []}
-    rows = {(r["env"], json.dumps(r["env_kwargs"], sort_keys=True)): r for r in existing["references"]}
+    rows = {
+        (r["env"], json.dumps(r["env_kwargs"], sort_keys=True)): r for r in existing["references"]
+    }
     for (env_id, kwargs_text), provenance in targets(available, args.envs).items():
         kwargs = json.loads(kwargs_text)
         start = time.process_time()
@@ -200,12 +217,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             continue
         else:
             row = oracle_entry(
-                env_id, kwargs, provenance, budget=args.budget, seeds=args.seeds,
-                memories=args.memory, per_env=args.per_env,
+                env_id,
+                kwargs,
+                provenance,
+                budget=args.budget,
+                seeds=args.seeds,
+                memories=args.memory,
+                per_env=args.per_env,
             )
         rows[(env_id, kwargs_text)] = row
-        print(f"{env_id} {kwargs}: {row['kind']} {row['reference']:.4g} "
-              f"(random {row.get('random')}) [{time.process_time() - start:.0f} s CPU]")
+        print(
+            f"{env_id} {kwargs}: {row['kind']} {row['reference']:.4g} "
+            f"(random {row.get('random')}) [{time.process_time() - start:.0f} s CPU]"
+        )
     out = {
         "format": 1,
         "script": "scripts/compute_reference_scores.py",
@@ -213,7 +237,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "Reference trial returns per (env, make() kwargs) for normalised scores "
             "(return - random) / (reference - random); see docs/evaluation.md."
         ),
-        "references": sorted(rows.values(), key=lambda r: (r["env"], json.dumps(r["env_kwargs"], sort_keys=True))),
+        "references": sorted(
+            rows.values(), key=lambda r: (r["env"], json.dumps(r["env_kwargs"], sort_keys=True))
+        ),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n")
