@@ -371,6 +371,7 @@ class Reference:
     fingerprint: str | None = None  # that benchmark's fingerprint when computed
     random: float | None = None  # informational: uniform-random return, unprojected env
     budget: Mapping[str, Any] | None = None  # how it was computed (trained references)
+    provisional: bool = False  # a small-budget reference, to be recomputed (see its budget)
 
     @classmethod
     def from_json(cls, row: Mapping[str, Any]) -> Reference:
@@ -386,6 +387,7 @@ class Reference:
             fingerprint=computed_for.get("fingerprint"),
             random=None if row.get("random") is None else float(row["random"]),
             budget=row.get("budget"),
+            provisional=bool(row.get("provisional", False)),
         )
 
     def stale(self) -> str | None:
@@ -471,7 +473,7 @@ def normalized_scores(
 
     Returns:
         ``scores`` float64 ``[T, K]`` (NaN for envs without a valid reference) and, per env
-        name, ``{"reference", "random", "kind", "what", "status"}`` (status "ok" or why not).
+        name, ``{"reference", "random", "kind", "what", "status"}`` (status starts with "ok", else says why not).
     """
     raw = np.asarray(raw_returns, np.float64)
     env_index = np.asarray(env_index)
@@ -497,9 +499,11 @@ def normalized_scores(
         if why:
             entry["status"] = why
         else:
+            if ref.provisional:
+                entry["status"] = "ok (provisional: a small-budget reference)"
             scores[mask] = (raw[mask] - rand) / (ref.score - rand)
         table[env_id] = entry
-    missing = [f"{env}: {e['status']}" for env, e in table.items() if e["status"] != "ok"]
+    missing = [f"{env}: {e['status']}" for env, e in table.items() if not e["status"].startswith("ok")]
     if missing and warn:
         warnings.warn(
             f"normalised scores are NaN for {len(missing)} env(s) of "

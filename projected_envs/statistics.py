@@ -124,7 +124,9 @@ def summarize_scores(
     Args:
         scores: ``[N]`` or ``[N, K]`` (K: e.g. trial index, summarised per column).
         strata: ``[N]`` stratum per task; default one stratum (a plain bootstrap).
-        num_resamples, confidence, seed: of the bootstrap.
+        num_resamples: bootstrap resamples.
+        confidence: coverage of the percentile interval (0.95: a 95% CI).
+        seed: seed of the bootstrap's numpy generator.
 
     Returns:
         ``{"mean", "mean_ci": [lo, hi], "iqm", "iqm_ci": [lo, hi], "n"}``; with ``[N, K]``

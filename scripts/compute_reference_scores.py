@@ -29,6 +29,7 @@ import argparse
 import dataclasses
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -139,15 +140,17 @@ def oracle_entry(
         for seed in seeds:
             train_state, _ = train(jax.random.PRNGKey(seed))
             for deterministic in (True, False):
-                result = evaluate(
-                    train_state.params,
-                    config,
-                    task_set,
-                    per_env=per_env,
-                    seed=seed,
-                    deterministic=deterministic,
-                    num_resamples=10,
-                )
+                with warnings.catch_warnings():  # the oracle's own set has no reference yet
+                    warnings.simplefilter("ignore", UserWarning)
+                    result = evaluate(
+                        train_state.params,
+                        config,
+                        task_set,
+                        per_env=per_env,
+                        seed=seed,
+                        deterministic=deterministic,
+                        num_resamples=10,
+                    )
                 score = float(result.raw_returns.mean())
                 random = float(result.random_raw_returns.mean())
                 runs.append(
@@ -165,7 +168,7 @@ def oracle_entry(
         "computed_for": provenance,
         "random": random,
         "budget": {
-            "total_timesteps": budget,
+            "total_timesteps": config.total_timesteps,
             "memory": list(memories),
             "seeds": list(seeds),
             "per_env": per_env,
@@ -193,6 +196,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--memory", nargs="+", default=["none"], help="PPO memory kinds to try")
     parser.add_argument("--per-env", type=int, default=16, help="evaluation tasks per env")
     parser.add_argument("--skip-trained", action="store_true", help="only analytic (dmc) entries")
+    parser.add_argument(
+        "--provisional",
+        action="store_true",
+        help="label trained references as provisional (a small budget, to be recomputed)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
 
@@ -225,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 memories=args.memory,
                 per_env=args.per_env,
             )
+            row["provisional"] = bool(args.provisional)
         rows[(env_id, kwargs_text)] = row
         print(
             f"{env_id} {kwargs}: {row['kind']} {row['reference']:.4g} "

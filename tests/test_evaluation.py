@@ -228,3 +228,18 @@ def test_shipped_dmc_references_are_the_trial_length_bounds():
                 steps = dict(task_set.kwargs_for(env_id))["max_steps_in_episode"]
                 assert ref is not None, why
                 assert ref.kind == "upper_bound" and ref.score == steps
+
+
+def test_evaluate_script_exports_rliable_and_marl_eval_files(result, tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    import evaluate as evaluate_script
+
+    paths = evaluate_script.write_exports(tmp_path / "x_", {"ood_test": result}, "agent")
+    saved = np.load(paths["rliable"])
+    np.testing.assert_array_equal(saved["ood_test"], result.score_matrix("normalized"))
+    assert saved["ood_test_tasks"].tolist() == list(TASKS.envs)
+    marl = json.loads(paths["marl_eval"].read_text())
+    assert set(marl["tiny/ood_test"]) == set(TASKS.envs)
