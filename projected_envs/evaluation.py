@@ -192,8 +192,8 @@ class Rollout(NamedTuple):
 
 
 def _check_step(
-    policy: Policy, carry: Carry, obs: jax.Array, reset: jax.Array, key, n: int, a: int
-):
+    policy: Policy, carry: Carry, obs: jax.Array, reset: jax.Array, key: jax.Array, n: int, a: int
+) -> None:
     """Trace-time checks of the policy's outputs, with messages that name the fix."""
     out = jax.eval_shape(policy.step, carry, obs, reset, key)
     if not (isinstance(out, tuple) and len(out) == 2):
@@ -372,6 +372,7 @@ class Reference:
     random: float | None = None  # informational: uniform-random return, unprojected env
     budget: Mapping[str, Any] | None = None  # how it was computed (trained references)
     provisional: bool = False  # a small-budget reference, to be recomputed (see its budget)
+    beats_random: bool | None = None  # trained: 95% CI of its margin over random above 0
 
     @classmethod
     def from_json(cls, row: Mapping[str, Any]) -> Reference:
@@ -388,6 +389,7 @@ class Reference:
             random=None if row.get("random") is None else float(row["random"]),
             budget=row.get("budget"),
             provisional=bool(row.get("provisional", False)),
+            beats_random=row.get("beats_random"),
         )
 
     def stale(self) -> str | None:
@@ -473,7 +475,8 @@ def normalized_scores(
 
     Returns:
         ``scores`` float64 ``[T, K]`` (NaN for envs without a valid reference) and, per env
-        name, ``{"reference", "random", "kind", "what", "status"}`` (status starts with "ok", else says why not).
+        name, ``{"reference", "random", "kind", "what", "status"}`` (``status`` starts with
+        "ok", else says why there is no score).
     """
     raw = np.asarray(raw_returns, np.float64)
     env_index = np.asarray(env_index)
@@ -492,7 +495,12 @@ def normalized_scores(
             "what": None if ref is None else ref.what,
             "status": "ok",
         }
-        if ref is not None and rand is None:
+        if ref is not None and ref.beats_random is False:
+            why = (
+                f"the reference of {env_id} does not clearly beat random in its own evaluation "
+                "(the 95% CI of its margin includes 0): recompute it with a larger budget"
+            )
+        elif ref is not None and rand is None:
             why = f"no random-policy returns for {env_id} (evaluate with with_random=True)"
         elif ref is not None and ref.score <= rand:
             why = f"the reference of {env_id} ({ref.score:.4g}) does not beat random ({rand:.4g})"
@@ -503,7 +511,9 @@ def normalized_scores(
                 entry["status"] = "ok (provisional: a small-budget reference)"
             scores[mask] = (raw[mask] - rand) / (ref.score - rand)
         table[env_id] = entry
-    missing = [f"{env}: {e['status']}" for env, e in table.items() if not e["status"].startswith("ok")]
+    missing = [
+        f"{env}: {e['status']}" for env, e in table.items() if not e["status"].startswith("ok")
+    ]
     if missing and warn:
         warnings.warn(
             f"normalised scores are NaN for {len(missing)} env(s) of "

@@ -10,7 +10,9 @@ and the ``make()`` kwargs of the benchmark that uses it (the trial length among 
   kind, each ``--seeds`` seed) trained for ``--budget`` env steps on that single env *without*
   projections (identity projections at the env's own sizes, K = 1), scored as its mean raw trial
   return over the env's evaluation bank (``--per-env`` tasks, mean and sampled actions, the
-  better one). It records the fingerprint of the benchmark it was computed for; when that
+  better one). ``beats_random`` says whether the 95% CI of its paired per-task margin over a
+  uniform-random policy (same tasks and env keys) lies above 0; the evaluator does not use an
+  entry that does not. It records the fingerprint of the benchmark it was computed for; when that
   benchmark's definition changes, the evaluator treats the entry as stale (NaN scores and a
   warning naming this script) until it is recomputed. A small budget gives a weak reference
   (normalised scores above 1 are then possible); the budget is written next to the number.
@@ -40,6 +42,7 @@ import numpy as np
 import projected_envs as pe
 from agents.evaluation import evaluate
 from agents.ppo import PPOConfig, make_train
+from projected_envs.statistics import summarize_scores
 
 DEFAULT_OUT = (
     Path(__file__).resolve().parents[1] / "projected_envs" / "data" / "reference_scores.json"
@@ -133,7 +136,7 @@ def oracle_entry(
         name=f"oracle/{env_id}",
     )
     trial_steps = task_set.max_trial_steps(0) or 1000
-    best, random, runs = -np.inf, None, []
+    best, best_ci, random, runs = -np.inf, None, None, []
     for memory in memories:
         config = oracle_config(budget, memory, trial_steps)
         train = jax.jit(make_train(config, task_set))
@@ -153,10 +156,20 @@ def oracle_entry(
                     )
                 score = float(result.raw_returns.mean())
                 random = float(result.random_raw_returns.mean())
+                # Paired per-task margin over the random policy (same tasks and env keys).
+                margin = result.raw_returns.mean(axis=1) - result.random_raw_returns.mean(axis=1)
+                ci = summarize_scores(margin, num_resamples=2000, seed=seed)["mean_ci"]
                 runs.append(
-                    {"memory": memory, "seed": seed, "deterministic": deterministic, "score": score}
+                    {
+                        "memory": memory,
+                        "seed": seed,
+                        "deterministic": deterministic,
+                        "score": score,
+                        "margin_over_random_ci": ci,
+                    }
                 )
-                best = max(best, score)
+                if score > best:
+                    best, best_ci = score, ci
     return {
         "env": env_id,
         "env_kwargs": kwargs,
@@ -167,6 +180,8 @@ def oracle_entry(
         ),
         "computed_for": provenance,
         "random": random,
+        "margin_over_random_ci": best_ci,
+        "beats_random": bool(best_ci[0] > 0),
         "budget": {
             "total_timesteps": config.total_timesteps,
             "memory": list(memories),
