@@ -49,6 +49,7 @@ def test_tiny_trained_reference_is_written_and_found(script, tmp_path):
     script.main([*argv, "--per-env", "2", "--provisional", "--out", str(out)])
     refs = pe.reference_scores(str(out))
     assert len(refs) == 1 and refs[0].kind == "unprojected_oracle" and refs[0].provisional
+    assert isinstance(refs[0].beats_random, bool)
     runs = refs[0].budget["runs"]
     assert refs[0].score == max(r["score"] for r in runs) and len(runs) == 2
     ood = pe.benchmark("classic").id_test

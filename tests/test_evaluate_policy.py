@@ -137,7 +137,9 @@ def test_summaries_and_gain_match_the_returns(result):
     assert lo <= result.gain <= hi
 
 
-def references_for(result, ref_pendulum: float, fingerprint: str | None = None):
+def references_for(
+    result, ref_pendulum: float, fingerprint: str | None = None, beats: bool | None = None
+):
     """A table with a reference for Pendulum only (MountainCar has none)."""
     return [
         Reference(
@@ -148,6 +150,7 @@ def references_for(result, ref_pendulum: float, fingerprint: str | None = None):
             what="test",
             benchmark=None if fingerprint is None else "classic",
             fingerprint=fingerprint,
+            beats_random=beats,
         )
     ]
 
@@ -168,12 +171,16 @@ def test_normalized_scores_follow_the_formula_and_missing_references_are_nan(res
 
 
 @pytest.mark.parametrize(
-    ("offset", "fingerprint", "why"),
-    [(-1.0, None, "does not beat random"), (10.0, "000000000000", "stale")],
+    ("offset", "fingerprint", "beats", "why"),
+    [
+        (-1.0, None, None, "does not beat random"),
+        (10.0, "000000000000", None, "stale"),
+        (10.0, None, False, "does not clearly beat random"),
+    ],
 )
-def test_unusable_references_give_nan_and_say_why(result, offset, fingerprint, why):
+def test_unusable_references_give_nan_and_say_why(result, offset, fingerprint, beats, why):
     rand = result.random_raw_returns[:PER_ENV].mean()
-    refs = references_for(result, rand + offset, fingerprint)
+    refs = references_for(result, rand + offset, fingerprint, beats)
     with pytest.warns(UserWarning, match=why):
         scores, _ = pe.normalized_scores(
             result.raw_returns, result.random_raw_returns, result.env_index, TASKS, refs
