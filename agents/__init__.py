@@ -2,8 +2,9 @@
 
 Submodules, one job each: :mod:`agents.s5` (resettable S5), :mod:`agents.memory` (GRU, LSTM,
 memoryless), :mod:`agents.networks` (actor-critic), :mod:`agents.ppo` (PPO as small pure
-functions), :mod:`agents.evaluation` (per-trial returns on task banks),
-:mod:`agents.statistics` (IQM, bootstrap CIs), :mod:`agents.checkpoint` (orbax checkpoints).
+functions), :mod:`agents.evaluation` (our network as a policy for
+:func:`projected_envs.evaluate_policy`), :mod:`agents.statistics` (re-exports
+:mod:`projected_envs.statistics`), :mod:`agents.checkpoint` (orbax checkpoints).
 """
 
 from agents import checkpoint, evaluation, memory, networks, ppo, s5, statistics

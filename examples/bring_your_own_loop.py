@@ -3,18 +3,22 @@
 The agent here is deliberately not ours: a memoryless linear policy trained by evolution
 strategies (antithetic pairs, fitness differences scaled by their std), in ~20 lines. What
 the package provides is the part that is hard to get right: the distribution of projected tasks
-(``bench.train``), a batched env over all its base envs (``pe.VecEnv``), and fixed held-out
-evaluation banks (``eval_tasks``).
+(``bench.train``), a batched env over all its base envs (``pe.VecEnv``), and the evaluation
+protocol on fixed held-out banks (``pe.evaluate_policy``: per-trial returns, a random reference,
+normalised scores, CIs), which takes any policy with ``init`` and ``step``.
 
     python examples/bring_your_own_loop.py     # about two minutes on a 2-core CPU
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
 import projected_envs as pe
+from projected_envs.evaluation import format_table
 
 BENCHMARK = "classic"
 NUM_ENVS = 32  # VecEnv slots (spread over the train envs)
@@ -76,41 +80,34 @@ def es_step(params, key):
 
 
 # ----------------------------------------------------------------- held-out evaluation
-def evaluate(params, task_set: pe.TaskSet, per_env: int = 8, max_steps: int = 4000) -> float:
-    """Mean return per trial on the fixed evaluation bank of ``task_set`` (one task per slot)."""
-    bank = task_set.eval_tasks(per_env)  # deterministic: same tasks for every agent
-    eval_env = pe.VecEnv.from_bank(task_set, bank)
+# The package's protocol runs any policy with init(batch) -> carry and
+# step(carry, obs [N, O], reset [N], key) -> (carry, action [N, A]): a fixed bank of held-out
+# tasks, fresh memory per task, every trial, a random policy on the same tasks, CIs.
+# A NamedTuple is a pytree: its arrays are traced, so new params reuse the compiled evaluation.
+class LinearPolicy(NamedTuple):
+    params: dict[str, jax.Array]
 
-    @jax.jit
-    def run(key):
-        obs, state = eval_env.reset(key)
-        returns = jnp.zeros((len(bank), task_set.num_trials))
-        done = jnp.zeros(len(bank), bool)
+    def init(self, batch_size: int) -> tuple:
+        return ()  # memoryless: an empty carry
 
-        def step(carry, k):
-            obs, state, returns, done = carry
-            obs, state, _, _, _, info = eval_env.step(k, state, act(params, obs))
-            first = info["first_episode_done"]  # the slot finished its task's K trials
-            returns = jnp.where(first[:, None], info["trial_returns"], returns)
-            return (obs, state, returns, done | first), None
+    def step(self, carry, obs, reset, key):
+        return carry, act(self.params, obs)
 
-        keys = jax.random.split(key, max_steps)
-        (_, _, returns, done), _ = jax.lax.scan(step, (obs, state, returns, done), keys)
-        return returns.mean(), done.all()
 
-    mean, all_done = run(jax.random.PRNGKey(0))
-    assert all_done, "raise max_steps: some task did not finish its trials"
-    return float(mean)
+def evaluate(params, task_set: pe.TaskSet, per_env: int = 8) -> pe.EvalResult:
+    return pe.evaluate_policy(LinearPolicy(params), task_set, per_env=per_env, num_resamples=500)
 
 
 if __name__ == "__main__":
     key = jax.random.PRNGKey(0)
     params = init_policy(key)
-    print(f"before: ood_test return per trial {evaluate(params, bench.ood_test):.2f}")
+    print(f"before: ood_test return per trial {evaluate(params, bench.ood_test).mean:.2f}")
     for it in range(ITERATIONS):
         key, k = jax.random.split(key)
         params, f = es_step(params, k)
         if it % 5 == 0 or it == ITERATIONS - 1:
             print(f"ES step {it:3d}: mean reward per step {float(f):.4f}")
-    for split, task_set in bench.splits.items():
-        print(f"after: {split:8s} return per trial {evaluate(params, task_set):.2f}")
+    results = {split: evaluate(params, task_set) for split, task_set in bench.splits.items()}
+    print(format_table(results, per_env=False))
+    for split, result in results.items():  # IQM of normalised scores: the headline number
+        print(f"{split:8s} normalised IQM {result.normalized_iqm:.3f}")

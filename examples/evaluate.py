@@ -10,17 +10,23 @@ the split's K; more tests extrapolation past the training horizon), next to a un
 policy on the same tasks. A benchmark whose observation or action layout differs from the one
 the agent was trained on is refused before anything runs.
 
-Writes ``<out-dir>/<benchmark>_<split>_k<K>_eval.json``, ``..._eval_table.txt`` and
-``..._in_context.png`` (default ``<run>/evaluations/``).
+Writes ``<out-dir>/<benchmark>_<split>_k<K>_eval.json``, ``..._eval_table.txt``,
+``..._in_context.png`` and, with ``--exports``, ``..._rliable.npz`` (one ``[runs, envs]``
+normalised-score matrix per split, for ``rliable``; runs are the bank's tasks of each env) and
+``..._marl_eval.json`` (the same in marl-eval's nested layout), by default under
+``<run>/evaluations/``. The table shows normalised scores (``docs/evaluation.md``) next to
+returns.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import tyro
 from configs import TrainConfig
 from run_folder import SPLITS, load_checkpoint, read_config, write_eval_report
@@ -42,6 +48,7 @@ class EvalArgs:
     deterministic: bool | None = None  # mean actions (default: as the run's config says)
     step: int | None = None  # checkpoint step (update) to load; default the newest
     out_dir: Path | None = None  # where to write; default <checkpoint>/evaluations
+    exports: bool = False  # also write ..._rliable.npz and ..._marl_eval.json
 
 
 def check_compatible(trained_on: TaskSet, target: TaskSet, run: str) -> None:
@@ -94,10 +101,31 @@ def run(args: EvalArgs) -> dict[str, EvalResult]:
     paths = write_eval_report(
         out_dir, results, header=header, train_trials=trained_on.num_trials, prefix=prefix
     )
+    if args.exports:
+        paths.update(write_exports(out_dir / prefix, results, algorithm=str(args.checkpoint)))
     print(format_table(results))
     for path in paths.values():
         print(f"wrote {path}")
     return results
+
+
+def write_exports(
+    prefix: Path, results: Mapping[str, EvalResult], algorithm: str
+) -> dict[str, Path]:
+    """Write ``<prefix>rliable.npz`` (normalised ``[runs, envs]`` per split, plus the env names
+    as ``<split>_tasks``) and ``<prefix>marl_eval.json``; returns their paths."""
+    matrices = {}
+    for split, result in results.items():
+        matrices[split] = result.score_matrix("normalized")
+        matrices[f"{split}_tasks"] = np.asarray(result.env_names)
+    rliable = Path(f"{prefix}rliable.npz")
+    np.savez(rliable, **matrices)
+    marl: dict = {}
+    for result in results.values():
+        marl.update(result.to_marl_eval(algorithm=algorithm, run=f"seed_{result.meta['seed']}"))
+    marl_path = Path(f"{prefix}marl_eval.json")
+    marl_path.write_text(json.dumps(marl, allow_nan=False))
+    return {"rliable": rliable, "marl_eval": marl_path}
 
 
 def _evaluate_split(args: EvalArgs, config: TrainConfig, task_set: TaskSet, params) -> EvalResult:

@@ -9,7 +9,10 @@ The public API (see the docs and ``DESIGN.md``):
 * projections: :data:`PROJECTION_FAMILIES`, :func:`sample_projection`;
 * task sets and benchmarks: :class:`TaskSet`, :class:`Benchmark`, :func:`benchmark`,
   :func:`benchmarks`, :func:`register_benchmark`;
-* batching: :class:`VecEnv`.
+* batching: :class:`VecEnv`;
+* evaluation of any policy: :func:`evaluate_policy`, :class:`Policy`, :class:`PolicyFns`,
+  :class:`EvalResult`, normalised scores (:func:`normalized_scores`, :func:`reference_scores`,
+  :class:`Reference`); statistics in :mod:`projected_envs.statistics`.
 """
 
 from projected_envs.benchmarks import (
@@ -20,6 +23,16 @@ from projected_envs.benchmarks import (
     register_benchmark,
 )
 from projected_envs.core import Environment, Wrapper
+from projected_envs.evaluation import (
+    EvalResult,
+    Policy,
+    PolicyFns,
+    Reference,
+    evaluate_policy,
+    normalized_scores,
+    reference_for,
+    reference_scores,
+)
 from projected_envs.projections import PROJECTION_FAMILIES, projection, sample_projection
 from projected_envs.registry import make, register, registered_envs
 from projected_envs.tasks import TaskBank, TaskSet
@@ -43,15 +56,19 @@ __all__ = [
     "PROJECTION_FAMILIES",
     "Benchmark",
     "Environment",
+    "EvalResult",
     "LegacyStepAPI",
     "MetaEpisode",
     "MetaEpisodeState",
     "NormalizationStats",
     "Normalize",
+    "Policy",
+    "PolicyFns",
     "ProjectAction",
     "ProjectActionParams",
     "ProjectObservation",
     "ProjectObservationParams",
+    "Reference",
     "TaskBank",
     "TaskSet",
     "VecEnv",
@@ -59,10 +76,14 @@ __all__ = [
     "Wrapper",
     "benchmark",
     "benchmarks",
+    "evaluate_policy",
     "make",
     "make_benchmark",
     "normalization_stats",
+    "normalized_scores",
     "projection",
+    "reference_for",
+    "reference_scores",
     "register",
     "register_benchmark",
     "registered_envs",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from agents.statistics import iqm, stratified_bootstrap, summarize, summarize_scores
+from projected_envs.statistics import iqm, stratified_bootstrap, summarize, summarize_scores
 
 
 def test_iqm_matches_hand_computed_values():
@@ -94,3 +94,18 @@ def test_single_trial_gain_is_zero():
 def test_summarize_rejects_bad_shapes():
     with pytest.raises(ValueError, match="tasks, trials"):
         summarize(np.ones(3), np.zeros(3, int), ["a"])
+
+
+def test_iqm_of_a_column_with_nan_is_nan_not_a_trimmed_number():
+    x = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0], [4.0, 4.0], [5.0, 5.0], [6.0, 6.0]])
+    x[5, 1] = np.nan  # sorting puts it last, where trimming would drop it
+    out = iqm(x)
+    assert out[0] == pytest.approx(3.5) and np.isnan(out[1])
+
+
+def test_agents_statistics_reexports_the_same_functions():
+    import agents.statistics
+    import projected_envs.statistics as pe_statistics
+
+    for name in agents.statistics.__all__:
+        assert getattr(agents.statistics, name) is getattr(pe_statistics, name)
