@@ -234,3 +234,21 @@ def test_ppo_evaluation_and_checkpoint_run_with_the_transformer(tmp_path):
 
     result = evaluate(params, CONFIG, TASKS, per_env=2, seed=1, num_resamples=10)
     assert result.returns.shape == (2, 2) and np.all(np.isfinite(result.returns))
+
+
+@pytest.mark.slow
+def test_main_job_smoke_preset_runs_with_the_transformer(tmp_path):
+    """`examples/meta_train.py --memory transformer` end to end: train, checkpoint, evaluate."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+    import meta_train
+
+    out = tmp_path / "run"
+    argv = ["--preset", "smoke", "--no-progress", "--memory", "transformer", "--out-dir", str(out)]
+    result = meta_train.main(argv)
+    assert result.finished and set(result.evals) == {"train", "id_test", "ood_test"}
+    assert isinstance(result.runner_state.hidden, TransformerCarry)
+    for evals in result.evals.values():
+        assert np.all(np.isfinite(evals.returns))
