@@ -125,12 +125,15 @@ def windowed_attention(
     key_episode, query_episode = pad_time(key_episode, -2), pad_time(query_episode, -2)
     key_valid = pad_time(key_valid, True)
 
-    starts = np.arange(num_blocks) * block
-    key_idx = starts[:, None] + np.arange(block + window)[None, :]  # [n, C + W]
     qb = q.reshape(num_blocks, block, *q.shape[1:])  # [n, C, B, h, d]
-    kb, vb = k[key_idx], v[key_idx]  # [n, C + W, B, h, d]
     qe = query_episode.reshape(num_blocks, block, -1)  # [n, C, B]
-    ke, kv = key_episode[key_idx], key_valid[key_idx]  # [n, C + W, B]
+    if num_blocks == 1:  # T <= W (every single step): all W + T keys, no gather
+        kb, vb, ke, kv = k[None], v[None], key_episode[None], key_valid[None]
+    else:
+        starts = np.arange(num_blocks) * block
+        key_idx = starts[:, None] + np.arange(block + window)[None, :]  # [n, C + W]
+        kb, vb = k[key_idx], v[key_idx]  # [n, C + W, B, h, d]
+        ke, kv = key_episode[key_idx], key_valid[key_idx]  # [n, C + W, B]
 
     # Query c of a block is at time start + c, key j at time start + j - W: offset c + W - j.
     offset = np.arange(block)[:, None] + window - np.arange(block + window)[None, :]  # [C, C+W]

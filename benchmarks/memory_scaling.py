@@ -9,7 +9,10 @@ At equal width H, for T = min-len, 2 * min-len, ..., max-len, time
   over single-step calls), the inference form of a rollout; reported per step.
 
 Each time is the best of ``--repeats`` runs of a compiled program (a shared machine's load only
-ever adds time). Memories: ``s5`` (``--layers`` layers, state size H), ``gru`` and ``lstm``
+ever adds time), in wall seconds, or with ``--clock cpu`` in CPU seconds of the process (all
+threads), which other jobs on a shared CPU disturb less; use wall time on an accelerator.
+
+Memories: ``s5`` (``--layers`` layers, state size H), ``gru`` and ``lstm``
 (one layer each, as shipped), ``transformer`` (``--layers`` blocks, ``--heads`` heads,
 window ``--window``) and ``transformer_full`` (the same with a window as long as the sequence:
 full causal attention, O(T^2); only up to ``--full-max-len``).
@@ -59,6 +62,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--full-max-len", type=int, default=0, help="longest T for transformer_full")
     p.add_argument("--memories", default=",".join(MEMORIES), help="comma-separated, of MEMORIES")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (best)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="what time counts")
     p.add_argument("--plot", default=None, help="write the log-log plot (PNG) here")
     p.add_argument("--json", default=None, help="write the final JSON object here too")
     args = p.parse_args(argv)
@@ -94,13 +98,14 @@ def build_memory(name: str, args: argparse.Namespace, seq_len: int) -> Any:
     )
 
 
-def best_time(fn: Callable[..., Any], *inputs: Any, repeats: int) -> float:
-    """Best wall seconds of ``repeats`` runs of a compiled ``fn(*inputs)``."""
+def best_time(fn: Callable[..., Any], *inputs: Any, repeats: int, clock: str = "wall") -> float:
+    """Best seconds of ``repeats`` runs of a compiled ``fn(*inputs)``: wall or process CPU."""
+    now = time.perf_counter if clock == "wall" else time.process_time
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = now()
         jax.block_until_ready(fn(*inputs))
-        times.append(time.perf_counter() - start)
+        times.append(now() - start)
     return min(times)
 
 
@@ -125,8 +130,8 @@ def time_memory(name: str, args: argparse.Namespace, seq_len: int) -> tuple[floa
 
     fwd_bwd = jax.jit(jax.grad(loss)).lower(params, x).compile()
     step = jax.jit(stepped).lower(params, x).compile()
-    t_train = best_time(fwd_bwd, params, x, repeats=args.repeats)
-    t_step = best_time(step, params, x, repeats=args.repeats) / seq_len
+    t_train = best_time(fwd_bwd, params, x, repeats=args.repeats, clock=args.clock)
+    t_step = best_time(step, params, x, repeats=args.repeats, clock=args.clock) / seq_len
     return t_train, t_step
 
 
@@ -182,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}", flush=True)
     print(
         f"B={args.batch}, H={args.width}, layers={args.layers} (S5, transformer), "
-        f"heads={args.heads}, window={args.window}; best of {args.repeats}"
+        f"heads={args.heads}, window={args.window}; best of {args.repeats}, {args.clock} time"
     )
     print(f"{'memory':17s} {'T':>6s} {'fwd+bwd ms':>12s} {'step us':>10s}", flush=True)
     results: dict[str, dict[str, list[float]]] = {}
@@ -224,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "layers": args.layers,
         "heads": args.heads,
         "window": args.window,
+        "clock": args.clock,
         "lengths": ts,
         "max_len": ts[-1],
         "fwd_bwd_s": {n: [_sig(v) for v in r["fwd_bwd_s"]] for n, r in results.items()},
