@@ -102,8 +102,11 @@ def windowed_attention(
 
     Args:
         q: [T, B, heads, d] queries.
-        k, v: [W + T, B, heads, d] keys and values (carry first).
-        key_episode: int32 [W + T, B]; key_valid: bool [W + T, B]; query_episode: int32 [T, B].
+        k: [W + T, B, heads, d] keys (the carry's first).
+        v: [W + T, B, heads, d] values (the carry's first).
+        key_episode: int32 [W + T, B], episode index of each key.
+        key_valid: bool [W + T, B], False for empty carry slots.
+        query_episode: int32 [T, B], episode index of each query.
         slopes: float32 [heads], ALiBi slopes.
         window: W.
 
