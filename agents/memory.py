@@ -13,6 +13,8 @@ minibatch of environments is `jax.tree.map(lambda h: h[idx], hidden)`:
     GRUMemory          float32 [B, hidden_size]
     LSTMMemory         (c, h), each float32 [B, hidden_size]
     NoMemory           float32 [B, 1] (ignored)
+    WindowedTransformer  TransformerCarry: keys, values [B, L, W, H], positions int32 [B, W]
+                         (agents/transformer.py)
 
 `make_memory(kind, **kwargs)` builds one by name, so an experiment can swap memories.
 """
@@ -22,8 +24,9 @@ import jax
 import jax.numpy as jnp
 
 from agents.s5 import ResettableS5Stack, check_sequence_inputs
+from agents.transformer import WindowedTransformer
 
-MEMORY_KINDS = ("s5", "gru", "lstm", "none")
+MEMORY_KINDS = ("s5", "gru", "lstm", "none", "transformer")
 
 Hidden = jax.Array | tuple[jax.Array, jax.Array]
 
@@ -169,15 +172,23 @@ class NoMemory(nn.Module):
 
 
 def make_memory(kind: str, **kwargs: object) -> nn.Module:
-    """Build a memory by name: "s5" (ResettableS5Stack), "gru", "lstm" or "none" (NoMemory).
+    """Build a memory by name: "s5" (ResettableS5Stack), "gru", "lstm", "none" (NoMemory) or
+    "transformer" (WindowedTransformer).
 
     Keyword arguments go to the class: d_model / state_size / num_layers / ... for "s5",
-    hidden_size for "gru" and "lstm", hidden_size / num_layers for "none".
+    hidden_size for "gru" and "lstm", hidden_size / num_layers for "none", hidden_size /
+    num_layers / num_heads / window / mlp_ratio for "transformer".
 
     Raises:
         ValueError: for an unknown kind, listing the valid ones.
     """
-    classes = {"s5": ResettableS5Stack, "gru": GRUMemory, "lstm": LSTMMemory, "none": NoMemory}
+    classes = {
+        "s5": ResettableS5Stack,
+        "gru": GRUMemory,
+        "lstm": LSTMMemory,
+        "none": NoMemory,
+        "transformer": WindowedTransformer,
+    }
     if kind not in classes:
         raise ValueError(f"unknown memory kind {kind!r}; valid kinds: {MEMORY_KINDS}")
     return classes[kind](**kwargs)

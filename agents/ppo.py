@@ -76,7 +76,7 @@ class PPOConfig:
     max_grad_norm: float = 0.5  # global gradient-norm clip
     normalize_advantages: bool = True  # standardise advantages per minibatch
     bootstrap_truncated: bool = True  # bootstrap V(final obs) at truncations (extra value call)
-    memory: str = "s5"  # "s5", "gru", "lstm" or "none" (a per-step MLP)
+    memory: str = "s5"  # "s5", "gru", "lstm", "transformer" or "none" (a per-step MLP)
     s5_state_size: int = 256  # S5 state size N per layer (S5 only)
     s5_num_layers: int = 4  # S5 layers (S5 only)
     memory_kwargs: tuple[tuple[str, Any], ...] = ()  # extra memory args, e.g. (("norm", "none"),)

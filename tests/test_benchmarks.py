@@ -160,7 +160,8 @@ def test_eval_tasks_are_a_pure_function_of_the_definition():
     bank = _small_bank()
     assert len(bank) == 6 and bank.sizes == (3, 3)
     np.testing.assert_array_equal(bank.env_index, [0, 0, 0, 1, 1, 1])
-    tasks_module._build_env.cache_clear()  # fresh env objects and samplers: nothing cached may matter
+    # fresh env objects and samplers: nothing cached may matter
+    tasks_module._build_env.cache_clear()
     tasks_module._batched_sampler.cache_clear()
     again = dataclasses.replace(SMALL, name="another name").eval_tasks(per_env=3)
     assert _same(bank.params, again.params) and _same(bank.seeds, again.seeds)

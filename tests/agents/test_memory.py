@@ -125,6 +125,8 @@ def test_no_memory_ignores_hidden_and_resets_and_is_a_per_step_mlp():
 def _make(kind):
     if kind == "s5":
         return make_memory("s5", d_model=H_IN, state_size=4, num_layers=2)
+    if kind == "transformer":  # like S5, its input width is its width
+        return make_memory("transformer", hidden_size=H_IN, num_heads=1, window=2)
     return make_memory(kind, hidden_size=H)
 
 
@@ -139,7 +141,7 @@ def test_every_memory_kind_has_the_same_interface_with_batch_first_hidden(kind):
     assert jax.tree.map(lambda a: (a.shape, a.dtype), h_out) == jax.tree.map(
         lambda a: (a.shape, a.dtype), hidden
     )
-    assert y.shape == (T, B, H_IN if kind == "s5" else H)
+    assert y.shape == (T, B, H_IN if kind in ("s5", "transformer") else H)
 
 
 def test_make_memory_builds_the_named_class():
@@ -150,8 +152,8 @@ def test_make_memory_builds_the_named_class():
 
 
 def test_unknown_memory_kind_lists_valid_kinds():
-    with pytest.raises(ValueError, match=r"'transformer'.*'s5', 'gru', 'lstm', 'none'"):
-        make_memory("transformer")
+    with pytest.raises(ValueError, match=r"'mamba'.*'s5', 'gru', 'lstm', 'none', 'transformer'"):
+        make_memory("mamba")
 
 
 @pytest.mark.parametrize("cls", [GRUMemory, LSTMMemory, NoMemory])

@@ -302,7 +302,7 @@ def test_rollout_bootstraps_truncation_with_value_of_final_observation():
             dict(num_envs=4, num_steps=8, total_timesteps=16, num_minibatches=1),
             "total_timesteps=16",
         ),
-        (dict(memory="transformer"), "unknown memory 'transformer'"),
+        (dict(memory="mamba"), "unknown memory 'mamba'"),
         (dict(gamma=1.5), "gamma must be in (0, 1]"),
         (dict(gae_lambda=-0.1), "gae_lambda must be in [0, 1]"),
         (dict(learning_rate=0.0), "learning_rate must be > 0"),

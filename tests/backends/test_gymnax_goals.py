@@ -69,7 +69,7 @@ def test_goal_follows_gymnax_distribution(env_id):
 @pytest.mark.parametrize("env_id", GOAL_ENVS)
 def test_reset_matches_gymnax_except_for_the_goal(env_id):
     """Same key: our initial state is gymnax's with the task's goal put in."""
-    base, params = pe.make(env_id)
+    base, _ = pe.make(env_id)
     raw_env, raw_params = gymnax.make(env_id.split("/")[1])
     task = base.sample_task(jax.random.key(3))
     key = jax.random.key(4)
