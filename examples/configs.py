@@ -6,9 +6,9 @@ and with every checkpoint; ``--resume`` refuses a checkpoint whose ``TrainConfig
 
 Presets (``--preset``):
 
-* ``cpu`` (default): benchmark ``classic`` with a small S5 agent, 13.1 M env steps; 7.5 minutes
-  on a quiet 2-core CPU including compilation and evaluation, sized to stay under 15 on a
-  loaded one (measured numbers in docs/main_job.md).
+* ``cpu`` (default): benchmark ``classic`` with a small S5 agent, 6.55 M env steps at its
+  design discount 0.995; a few minutes on a quiet 2-core CPU including compilation and
+  evaluation, sized to stay under 15 on a loaded one (measured numbers in docs/main_job.md).
 * ``smoke``: a few tiny updates on ``classic``; every artifact in under 3 minutes (the tests use
   it; also a quick check of an install).
 * ``gpu``: ``classic`` at scale on one GPU: the paper's agent sizes, 256 envs.
@@ -107,10 +107,10 @@ PRESETS: dict[str, TrainConfig] = {
             anneal_lr=True,  # without it the policy's KL per update grew to 0.4 late in the run
             num_envs=32,
             num_steps=128,
-            total_timesteps=32 * 128 * 3200,  # 13.1 M env steps, 3200 updates
+            total_timesteps=32 * 128 * 1600,  # 6.55 M env steps, 1600 updates
             update_epochs=4,
             num_minibatches=4,
-            gamma=0.99,
+            gamma=0.995,  # classic's design discount (its reward scales are made for it)
             gae_lambda=0.95,
             clip_value=False,  # value targets reach ~100: a 0.2 value clip would stall them
             vf_coef=0.5,
@@ -120,7 +120,7 @@ PRESETS: dict[str, TrainConfig] = {
         ),
         updates_per_chunk=10,
         checkpoint_every=400,
-        eval_every=20,
+        eval_every=16,
         eval_per_env=16,
         final_eval_per_env=16,  # = eval_per_env: the final evaluation reuses the compilation
     ),
@@ -153,6 +153,7 @@ PRESETS: dict[str, TrainConfig] = {
             total_timesteps=256 * 256 * 1500,  # 98 M env steps
             update_epochs=8,
             num_minibatches=8,
+            gamma=0.995,  # classic's design discount
             gae_lambda=0.95,
             clip_value=False,
             vf_coef=0.5,

@@ -285,14 +285,20 @@ CLASSIC_KWARGS: dict[str, dict[str, Any]] = {
     "gymnax/Swimmer-misc": {"max_steps_in_episode": 100},
     "brax/inverted_pendulum": {"max_steps_in_episode": 100},
 }
+CLASSIC_EXTRAS: tuple[str, ...] = ("reward", "trial_done", "task_start")
 CLASSIC_DESCRIPTION = (
-    "The CPU default. Train: four gymnax envs (Pendulum-v1, MountainCarContinuous-v0, "
-    "Reacher-misc, PointRobot-misc), which compile in about a second each on CPU and give dense "
-    "(Pendulum, Reacher) and sparse (MountainCar, PointRobot) rewards; held out: Swimmer-misc "
-    "(2-D goal reaching, a relative of PointRobot and Reacher) and brax inverted_pendulum "
-    "(balancing, a relative of Pendulum). O=16 covers the largest observation (Swimmer-misc, 16) "
-    "so no env loses information to the projection; A=2 is the largest action size. K=4 trials "
-    "of 100 steps (MountainCar 200) per task."
+    "The CPU default, designed to be meta-learnable in minutes on a CPU (measured: "
+    "docs/tasks.md, 'The difficulty ladder'). Train: four gymnax envs (Pendulum-v1, "
+    "MountainCarContinuous-v0, Reacher-misc, PointRobot-misc) that compile in about a second; "
+    "Reacher's and PointRobot's goals are drawn per task and held across its trials "
+    "(PointRobot's is unobserved: it must be found in trial 1 and remembered). Each task draws "
+    "a random gaussian action projection (A=2 agent actions mixed into the env's actuators: "
+    "which direction does what must be found in context); observations are standardised and "
+    "embedded unprojected in O=16 (a per-task random observation projection is not learned at "
+    "CPU budgets: see classic-full). Extras: previous reward, trial-done and task-start flags, "
+    "no previous action (it let a memoryless agent identify an action sign in one step). "
+    "K=4 trials of 100 steps (MountainCar 200); design discount 0.995 values the next trial "
+    "at 0.6. Held out: Swimmer-misc (2-D goal reaching) and brax inverted_pendulum (balancing)."
 )
 
 # Lu et al. (2023), DMC experiment: every DM Control task with obs <= 12 and actions <= 2.
@@ -321,6 +327,7 @@ BRAX_OOD: tuple[str, ...] = ("brax/hopper", "brax/swimmer")
 SHIPPED_GAMMA: dict[str, float] = {
     "classic": 0.995,
     "classic-families": 0.995,
+    "classic-full": 0.995,
     "dmc-lu2023": 0.99,
     "dmc-lu2023-multitrial": 0.995,
     "brax-locomotion": 0.99,
@@ -375,9 +382,31 @@ def _classic() -> Benchmark:
         obs_dim=16,
         action_dim=2,
         num_trials=4,
+        obs_family="identity",
+        action_family="gaussian",
+        obs_extras=CLASSIC_EXTRAS,
         env_kwargs=CLASSIC_KWARGS,
         description=CLASSIC_DESCRIPTION,
         **_design("classic"),
+    )
+
+
+def _classic_full() -> Benchmark:
+    return make_benchmark(
+        "classic-full",
+        CLASSIC_TRAIN,
+        CLASSIC_OOD,
+        obs_dim=16,
+        action_dim=2,
+        num_trials=4,
+        obs_extras=CLASSIC_EXTRAS,
+        env_kwargs=CLASSIC_KWARGS,
+        description=(
+            "classic with the paper's full setting: per-task random gaussian projections of "
+            "both observations (O=16) and actions (A=2). Not learned at CPU budgets (2 M steps "
+            "per seed: S5 at the random policy's level, docs/tasks.md); meant for GPU runs."
+        ),
+        **_design("classic-full"),
     )
 
 
@@ -389,14 +418,16 @@ def _classic_families() -> Benchmark:
         obs_dim=16,
         action_dim=2,
         num_trials=4,
-        ood_obs_family="signed_permutation",
+        obs_family="identity",
+        action_family="gaussian",
         ood_action_family="signed_permutation",
+        obs_extras=CLASSIC_EXTRAS,
         env_kwargs=CLASSIC_KWARGS,
         description=(
-            "Projection-family OOD: classic's train envs and dims under gaussian projections; "
-            "ood_test runs the same envs under signed permutations (axis-aligned, sparse: the "
-            "least gaussian-like family), so only the projection family is new. Evaluate other "
-            "families with dataclasses.replace(bench.ood_test, obs_family=..., action_family=...)."
+            "Projection-family OOD: classic's train set (gaussian action projections); ood_test "
+            "runs the same envs under signed-permutation action projections (axis-aligned, "
+            "sparse: the least gaussian-like family), so only the projection family is new. "
+            "Evaluate other families with dataclasses.replace(bench.ood_test, action_family=...)."
         ),
         **_design("classic-families"),
     )
@@ -463,6 +494,7 @@ def _brax_locomotion() -> Benchmark:
 
 register_benchmark(_classic, name="classic")
 register_benchmark(_classic_families, name="classic-families")
+register_benchmark(_classic_full, name="classic-full")
 register_benchmark(_dmc_lu2023, name="dmc-lu2023")
 register_benchmark(_dmc_lu2023_multitrial, name="dmc-lu2023-multitrial")
 register_benchmark(_brax_locomotion, name="brax-locomotion")
