@@ -30,7 +30,9 @@ import numpy as np
 
 from projected_envs.tasks import TaskSet
 
-__all__ = ["discounted_returns", "random_policy_returns", "return_scales"]
+__all__ = ["DEGENERATE_STD", "discounted_returns", "random_policy_returns", "return_scales"]
+
+DEGENERATE_STD = 1e-6  # random-policy returns with a smaller std are treated as constant
 
 
 def discounted_returns(reward: jax.Array, task_done: jax.Array, gamma: float) -> jax.Array:
@@ -106,12 +108,22 @@ def random_policy_returns(
 
 
 def return_scales(
-    task_set: TaskSet, gamma: float, *, num_tasks: int = 64, seed: int = 0
+    task_set: TaskSet,
+    gamma: float,
+    *,
+    num_tasks: int = 64,
+    seed: int = 0,
+    reward_bounds: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """``{env_id: 1 / std(G_t)}`` under the uniform-random policy with raw rewards.
 
     ``task_set``'s own ``reward_scales`` are ignored: every env is measured with scale 1 (the
     raw reward), so the result can be put in ``TaskSet.reward_scales`` directly.
+
+    An env whose random-policy returns are constant (std below ``1e-6``: the random policy
+    never earns anything, e.g. DM Control's ball-in-cup catch) has no spread to scale by; with
+    a per-step reward bound ``r_max`` in ``reward_bounds`` it gets ``(1 - gamma) / r_max``
+    instead (the largest possible discounted return becomes 1), else it raises.
     """
     if not 0 < gamma <= 1:
         raise ValueError(f"return_scales: gamma must be in (0, 1], got {gamma}.")
@@ -120,7 +132,16 @@ def return_scales(
     for i, env_id in enumerate(raw.envs):
         g = random_policy_returns(raw, i, gamma, num_tasks=num_tasks, seed=seed)
         std = float(np.std(g))
-        if not np.isfinite(std) or std <= 0:
-            raise ValueError(f"{env_id}: random-policy returns have std {std}; cannot scale.")
-        scales[env_id] = float(f"{1.0 / std:.4g}")
+        if not np.isfinite(std):
+            raise ValueError(f"{env_id}: random-policy returns are not finite ({std}).")
+        if std < DEGENERATE_STD:
+            bound = (reward_bounds or {}).get(env_id)
+            if bound is None:
+                raise ValueError(
+                    f"{env_id}: the random policy's returns are constant (std {std:.3g}); pass "
+                    "reward_bounds={env_id: max reward per step} to scale by the bound."
+                )
+            scales[env_id] = float(f"{(1.0 - gamma) / bound:.4g}")
+        else:
+            scales[env_id] = float(f"{1.0 / std:.4g}")
     return scales

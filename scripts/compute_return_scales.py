@@ -36,10 +36,14 @@ from projected_envs.return_scale import return_scales  # noqa: E402
 DEFAULT_OUTPUT = ROOT / "projected_envs" / "data" / "return_scales.json"
 
 
-def compute(name: str, gamma: float, num_tasks: int, seed: int) -> dict[str, float]:
-    """Scales of every env of benchmark ``name`` (train envs from train, the rest from ood)."""
+def compute(
+    name: str, gamma: float, num_tasks: int, seed: int
+) -> tuple[dict[str, float], list[str]]:
+    """Scales of every env of benchmark ``name`` (train envs from train, the rest from ood),
+    and the envs scaled by their reward bound (constant random-policy returns)."""
     bench = benchmark(name)
     scales: dict[str, float] = {}
+    bound_rule: list[str] = []
     for split in (bench.train, bench.ood_test):
         todo = tuple(e for e in split.envs if e not in scales)
         if not todo:
@@ -58,10 +62,17 @@ def compute(name: str, gamma: float, num_tasks: int, seed: int) -> dict[str, flo
                 envs=(env_id,),
                 env_kwargs=tuple(kv for kv in subset.env_kwargs if kv[0] == env_id),
             )
-            scales.update(return_scales(one, gamma, num_tasks=num_tasks, seed=seed))
+            bounds = {}
+            base = one.make_env(0).unwrapped
+            if env_id.startswith("dmc/"):  # DM Control: reward in [0, 1] per physics step
+                bounds[env_id] = float(getattr(base, "action_repeat", 1))
+            found = return_scales(one, gamma, num_tasks=num_tasks, seed=seed, reward_bounds=bounds)
+            if bounds and found[env_id] == float(f"{(1 - gamma) / bounds[env_id]:.4g}"):
+                bound_rule.append(env_id)
+            scales.update(found)
             took = time.perf_counter() - start
             print(f"{name}: {env_id} scale {scales[env_id]:.4g} ({took:.0f} s)", flush=True)
-    return scales
+    return scales, bound_rule
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -79,13 +90,15 @@ def main(argv: list[str] | None = None) -> None:
         "policy": "uniform random actions in [-1, 1]^A (the agent's action space)",
         "return": "discounted return-to-go G_t inside a task (all K trials), raw rewards",
         "scale": "1 / std(G_t) over every step of num_tasks training tasks",
+        "scaled_by_reward_bound": "constant random returns: (1 - gamma) / max reward per step",
         "script": "scripts/compute_return_scales.py",
     }
     for name in args.names or sorted(SHIPPED_GAMMA):
         gamma = args.gamma if args.gamma is not None else SHIPPED_GAMMA[name]
-        scales = compute(name, gamma, args.num_tasks, args.seed)
+        scales, bound_rule = compute(name, gamma, args.num_tasks, args.seed)
         data["benchmarks"][name] = {
             "gamma": gamma,
+            "scaled_by_reward_bound": bound_rule,
             "num_tasks": args.num_tasks,
             "seed": args.seed,
             "scales": dict(sorted(scales.items())),
