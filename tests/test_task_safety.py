@@ -407,3 +407,14 @@ def test_normalize_refuses_another_envs_id():
     with pytest.raises(ValueError, match="another env"):
         Normalize(env, env_id="gymnax/Reacher-misc")
     assert Normalize(env, env_id="gymnax/Pendulum-v1").env_id == "gymnax/Pendulum-v1"
+
+
+def test_ppo_metrics_count_nonfinite_events():
+    from agents.ppo import _task_metrics, _task_stats
+
+    info = {"nonfinite": jnp.array([True, False, True])}
+    done = jnp.array([True, False, True])
+    stats = _task_stats(done, jnp.array([1.0, 2.0, 3.0]), info)
+    assert float(stats["nonfinite"]) == 2.0
+    assert float(_task_metrics(stats)["nonfinite"]) == 2.0
+    assert "nonfinite" not in _task_stats(done, jnp.zeros(3), {})  # envs without the guard
