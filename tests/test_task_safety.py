@@ -17,7 +17,7 @@ import pytest
 from gymnax.wrappers.purerl import LogWrapper
 
 import projected_envs as pe
-from projected_envs.core import sanitize_action
+from projected_envs.core import reset_where, sanitize_action
 from projected_envs.wrappers import (
     FiniteGuard,
     LegacyStepAPI,
@@ -296,15 +296,18 @@ def test_purejaxrl_style_ppo_loop_runs_through_legacy_step_api():
 
     def env_step(carry, key):
         theta, obs, state, tasks = carry
-        k_act, k_step, k_task = jax.random.split(key, 3)
+        k_act, k_step, k_task, k_reset = jax.random.split(key, 4)
         mean, log_std = policy(theta, obs)
         action = mean + jnp.exp(log_std) * jax.random.normal(k_act, mean.shape)
         obs2, state, reward, done, info = jax.vmap(env.step)(
             jax.random.split(k_step, num_envs), state, action, tasks
         )
         new = jax.vmap(env.sample_task)(jax.random.split(k_task, num_envs))
-        tasks = jax.tree.map(
-            lambda n, o: jnp.where(done.reshape((-1,) + (1,) * (n.ndim - 1)), n, o), new, tasks
+        pick = lambda n, o: jnp.where(done.reshape((-1,) + (1,) * (n.ndim - 1)), n, o)
+        tasks = jax.tree.map(pick, new, tasks)
+        keys = jax.random.split(k_reset, num_envs)  # the new task's first obs, where done
+        obs2, state = jax.vmap(lambda *a: reset_where(env.reset, *a))(
+            done, keys, tasks, obs2, state
         )
         return (theta, obs2, state, tasks), (obs, action, reward, done, info["discount"])
 
@@ -334,6 +337,8 @@ def test_purejaxrl_style_ppo_loop_runs_through_legacy_step_api():
         assert o.shape == (num_steps, num_envs, obs_size) and d.dtype == bool
         np.testing.assert_array_equal(disc, 1.0 - np.asarray(d, np.float32))  # 1-task end
     assert int(np.sum(d)) == num_envs  # each env ended one task (2 trials x 20 steps) per update
+    start = np.asarray(o)[:, :, SMALL.make_env(0).obs_layout["task_start"]][..., 0]  # [T, B]
+    np.testing.assert_array_equal(start[1:], np.asarray(d)[:-1])  # new tasks start after done
     assert not np.allclose(carry[3].action_matrix, first_tasks.action_matrix)
     assert not np.allclose(carry[0]["w"], 0.0)  # the policy was updated
 
