@@ -332,7 +332,9 @@ class Wrapper(Environment):
     """Base wrapper: forwards everything to ``self.env``; subclasses override one job.
 
     A wrapper that samples its own part of a task stores it next to the inner params
-    (``params.inner``) in a ``flax.struct`` dataclass of its own.
+    (``params.inner``) in a ``flax.struct`` dataclass of its own, and reports
+    :attr:`samples_task` True. ``num_actions``, ``observation_space()`` and ``action_space()``
+    (default params) and ``name`` answer as a gymnax env's do.
     """
 
     def __init__(self, env: Environment):

@@ -129,7 +129,10 @@ class ProjectObservation(_OwnParamsWrapper):
         family: projection family sampled by ``sample_task``, one of ``PROJECTION_FAMILIES``.
 
     Raises:
-        ValueError: for a non-positive ``dim`` or an unknown ``family`` (listing the valid ones).
+        ValueError: for a non-positive ``dim`` or an unknown ``family`` (listing the valid ones);
+            at trace time, for ``params=None`` (this wrapper samples its matrix per task:
+            pass ``env.sample_task(key)``, or ``default_params`` explicitly) or params of
+            another env or stack.
     """
 
     def __init__(self, env: Environment, dim: int, family: str = "gaussian"):
@@ -212,7 +215,9 @@ class ProjectAction(_OwnParamsWrapper):
 
     Raises:
         ValueError: for a non-positive ``dim``, an unknown ``family`` (listing the valid ones),
-            or, at trace time, an action whose shape is not ``(dim,)``.
+            or, at trace time, an action whose shape is not ``(dim,)``, ``params=None`` (this
+            wrapper samples its matrix per task: pass ``env.sample_task(key)``) or params of
+            another env or stack.
     """
 
     def __init__(self, env: Environment, dim: int, family: str = "gaussian"):
@@ -696,6 +701,11 @@ class LegacyStepAPI(Wrapper):
     (which keeps ``"final_observation"``). Auto-reset is the wrapped env's ``step``.
     ``reset``, ``transition``, ``sample_task``, params and state are unchanged; keep this
     wrapper outermost.
+
+    ``params=None`` (what such loops pass) is refused by stacks that sample tasks
+    (:attr:`projected_envs.core.Environment.samples_task`): give each env its own task from
+    ``env.sample_task(key)`` and draw a new one where ``done`` (a task end, under
+    :class:`MetaEpisode`). ``docs/tasks.md`` ("Legacy 5-tuple API") has a tested recipe.
     """
 
     def step(  # type: ignore[override]
