@@ -267,6 +267,8 @@ def _task_stats(done: jax.Array, task_return: jax.Array, info: dict[str, Any]) -
     if "trial_returns" in info:  # MetaEpisode's per-trial returns, [B, K]
         ended = jnp.where(done[:, None], info["trial_returns"], 0.0)
         stats["trial_returns_sum"] = jnp.sum(ended, axis=0)
+    if "nonfinite" in info:  # FiniteGuard: steps whose obs or reward was NaN / inf (ended)
+        stats["nonfinite"] = jnp.sum(info["nonfinite"].astype(jnp.float32))
     return stats
 
 
@@ -448,6 +450,8 @@ def _task_metrics(stats: Metrics) -> Metrics:
     metrics = {"task_return": mean(stats["task_return_sum"]), "tasks_ended": n}
     if "trial_returns_sum" in stats:
         metrics["trial_returns"] = mean(stats["trial_returns_sum"])  # [K]
+    if "nonfinite" in stats:
+        metrics["nonfinite"] = stats["nonfinite"]  # non-finite obs / reward events (count)
     return metrics
 
 

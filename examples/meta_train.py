@@ -224,6 +224,8 @@ def chunk_row(metrics: dict[str, Any], num_trials: int) -> dict[str, Any]:
     row["rollout/return_per_trial"] = None if ret is None else float(ret) / num_trials
     if "trial_returns" in m:
         row["rollout/trial_returns"] = _nanmean(m["trial_returns"])
+    if "nonfinite" in m:  # steps whose obs or reward was NaN / inf (ended by FiniteGuard)
+        row["rollout/nonfinite"] = float(np.sum(m["nonfinite"]))
     for name in ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
         row[f"loss/{name}" if name != "loss" else "loss/total"] = float(np.mean(m[name]))
     row["grad_norm"] = float(np.mean(m["grad_norm"]))

@@ -5,7 +5,7 @@ The public API (see the docs and ``DESIGN.md``):
 * envs: :func:`make`, :func:`register`, :func:`registered_envs`; every env is a gymnax 1.x
   :class:`Environment` with ``reset``, ``step``, ``transition`` and ``sample_task``;
 * wrappers: :class:`Normalize`, :class:`ProjectObservation`, :class:`ProjectAction`,
-  :class:`MetaEpisode`, :class:`LegacyStepAPI`;
+  :class:`MetaEpisode`, :class:`FiniteGuard`, :class:`LegacyStepAPI`;
 * projections: :data:`PROJECTION_FAMILIES`, :func:`sample_projection`;
 * task sets and benchmarks: :class:`TaskSet`, :class:`Benchmark`, :func:`benchmark`,
   :func:`benchmarks`, :func:`register_benchmark`;
@@ -39,6 +39,7 @@ from projected_envs.tasks import TaskBank, TaskSet
 from projected_envs.vec import VecEnv, VecState
 from projected_envs.wrappers import (
     META_EPISODE_EXTRAS,
+    FiniteGuard,
     LegacyStepAPI,
     MetaEpisode,
     MetaEpisodeState,
@@ -57,6 +58,7 @@ __all__ = [
     "Benchmark",
     "Environment",
     "EvalResult",
+    "FiniteGuard",
     "LegacyStepAPI",
     "MetaEpisode",
     "MetaEpisodeState",

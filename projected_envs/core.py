@@ -16,6 +16,12 @@ with three additions that make tasks explicit and wrappers composable:
 Flag semantics: ``terminated`` is a real end of the MDP (a fall, a goal), ``truncated`` a
 time limit; at most one of them is True on a step.
 
+Tasks are explicit: an env whose :attr:`Environment.samples_task` is True (any stack with a
+projection, or a base env that draws goals per task) refuses ``params=None`` in ``reset`` /
+``step`` / ``transition`` at trace time, naming ``env.sample_task(key)``; params of another
+tree structure (another stack's, or the inner params of a wrapper) are refused the same way.
+Envs that sample nothing fall back to ``default_params`` as in gymnax.
+
 Nothing here is jitted: jit once at the top of your program.
 """
 
@@ -40,6 +46,55 @@ StepResult = tuple[jax.Array, Any, jax.Array, jax.Array, jax.Array, dict[str, An
 
 class Environment(gymnax_environment.Environment, Generic[TEnvState, TEnvParams]):
     """Base class of every env and wrapper in ``projected_envs`` (see module docstring)."""
+
+    @property
+    def samples_task(self) -> bool:
+        """True if :meth:`sample_task` draws anything at random (a projection, a goal).
+
+        Such an env has no meaningful default task, so ``reset`` / ``step`` / ``transition``
+        refuse ``params=None`` (pass ``env.sample_task(key)``). Base envs: False unless they
+        draw goals per task; wrappers: True if they sample a part of their own or the env
+        they wrap samples.
+        """
+        return False
+
+    def check_params(self, params: Any, where: str | None = None) -> Any:
+        """``params`` checked against this env's task structure (trace time, no cost at run).
+
+        Returns ``default_params`` for ``None`` when this env samples nothing.
+
+        Raises:
+            ValueError: ``params`` is None and :attr:`samples_task` is True, or ``params`` has
+                another tree structure than ``default_params`` (another env's or stack's task,
+                or a wrapper's inner params); the message names ``sample_task``.
+        """
+        where = where or self.name
+        if params is None:
+            if self.samples_task:
+                raise ValueError(
+                    f"{where}: params=None, but this env samples a task (projection matrices or "
+                    "goals): without one it would silently run a single fixed default task. "
+                    "Pass task = env.sample_task(key) to reset/step (one per env under vmap; "
+                    "resample when a task ends), or env.default_params explicitly if a fixed "
+                    "identity task is really meant."
+                )
+            return self.default_params
+        expected = jax.tree.structure(self.default_params)
+        got = jax.tree.structure(params)
+        if got != expected:
+            raise ValueError(
+                f"{where}: params do not have this env's task structure (got "
+                f"{type(params).__name__}, expected {type(self.default_params).__name__}); "
+                "they belong to another env or stack, or to a layer inside this one. Pass "
+                "params made by this (outermost) env: env.sample_task(key) or env.default_params."
+                f"\n  got:      {got}\n  expected: {expected}"
+            )
+        return params
+
+    @property
+    def num_actions(self) -> int:
+        """Length of the action vector (gymnax name, same as :attr:`action_size`)."""
+        return self.action_size
 
     # ----------------------------------------------------------------- to implement
     def reset(
@@ -70,17 +125,27 @@ class Environment(gymnax_environment.Environment, Generic[TEnvState, TEnvParams]
         """``transition`` then, where the episode ended, a fresh reset from ``key``.
 
         ``info["final_observation"]`` holds the observation that ended the episode (equal to
-        ``obs`` on steps that did not end one).
+        ``obs`` on steps that did not end one); ``info["terminated"]`` and
+        ``info["truncated"]`` repeat the flags (the keys gymnax 1.x's ``step`` adds).
+
+        Raises:
+            ValueError: ``params=None`` on an env that samples tasks, foreign params, or a
+                ``state`` that is None (call ``reset`` first); see :meth:`check_params`.
         """
-        if params is None:
-            params = self.default_params
+        params = self.check_params(params)
+        check_state(state, self.name)
         key_step, key_reset = jax.random.split(key)
         obs_st, state_st, reward, terminated, truncated, info = self.transition(
             key_step, state, action, params
         )
         done = jnp.logical_or(terminated, truncated)
         obs, state = reset_where(self.reset, done, key_reset, params, obs_st, state_st)
-        info = {**info, "final_observation": obs_st}
+        info = {
+            **info,
+            "terminated": terminated,
+            "truncated": truncated,
+            "final_observation": obs_st,
+        }
         return obs, state, reward, terminated, truncated, info
 
     def reset_env(self, key: jax.Array, params: TEnvParams) -> tuple[jax.Array, TEnvState]:
@@ -213,6 +278,31 @@ def _cast_like(tree: Any, like: Any) -> Any:
     return jax.tree.map(cast, tree, like)
 
 
+def check_state(state: Any, where: str) -> None:
+    """Refuse ``state=None`` (a ``step`` before any ``reset``) with a message naming the fix."""
+    if state is None:
+        raise ValueError(
+            f"{where}: state is None. Call obs, state = env.reset(key, task) first and pass "
+            "that state to step."
+        )
+
+
+def sanitize_action(action: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """An action made safe for ``[-1, 1]`` envs: non-finite entries set to 0, then clipped.
+
+    Args:
+        action: float ``[A]`` as the agent produced it.
+
+    Returns:
+        ``(used, num_nonfinite)``: float32 ``[A]`` in ``[-1, 1]``, and int32 ``[]`` how many
+        entries were NaN or +-inf (and replaced by 0).
+    """
+    action = jnp.asarray(action, jnp.float32)
+    finite = jnp.isfinite(action)
+    used = jnp.clip(jnp.where(finite, action, 0.0), -1.0, 1.0)
+    return used, jnp.sum(jnp.logical_not(finite)).astype(jnp.int32)
+
+
 def check_action(action: jax.Array, action_size: int, where: str) -> jax.Array:
     """Validate an action's shape at trace time and cast it to float32.
 
@@ -242,7 +332,9 @@ class Wrapper(Environment):
     """Base wrapper: forwards everything to ``self.env``; subclasses override one job.
 
     A wrapper that samples its own part of a task stores it next to the inner params
-    (``params.inner``) in a ``flax.struct`` dataclass of its own.
+    (``params.inner``) in a ``flax.struct`` dataclass of its own, and reports
+    :attr:`samples_task` True. ``num_actions``, ``observation_space()`` and ``action_space()``
+    (default params) and ``name`` answer as a gymnax env's do.
     """
 
     def __init__(self, env: Environment):
@@ -266,20 +358,31 @@ class Wrapper(Environment):
     def default_params(self):
         return self.env.default_params
 
+    @property
+    def samples_task(self) -> bool:
+        """True if the wrapped env samples a task (wrappers that sample override this)."""
+        return self.env.samples_task
+
     def sample_task(self, key: jax.Array):
         return self.env.sample_task(key)
 
     def reset(self, key, params=None):
-        return self.env.reset(key, self.default_params if params is None else params)
+        return self.env.reset(key, self.check_params(params))
 
     def transition(self, key, state, action, params):
-        return self.env.transition(key, state, action, params)
+        check_state(state, self.name)
+        return self.env.transition(key, state, action, self.check_params(params))
 
-    def observation_space(self, params):
-        return self.env.observation_space(params)
+    def observation_space(self, params=None):
+        return self.env.observation_space(self.default_params if params is None else params)
 
-    def action_space(self, params):
-        return self.env.action_space(params)
+    def action_space(self, params=None):
+        return self.env.action_space(self.default_params if params is None else params)
+
+    @property
+    def num_actions(self) -> int:
+        """Length of the agent's action vector (gymnax name)."""
+        return self.action_size
 
     @property
     def name(self) -> str:

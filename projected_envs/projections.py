@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # (key, out_dim, in_dim) -> float32 [out_dim, in_dim]
 ProjectionFn = Callable[[jax.Array, int, int], jax.Array]
@@ -33,7 +34,7 @@ ProjectionFn = Callable[[jax.Array, int, int], jax.Array]
 
 def _check_dims(out_dim: int, in_dim: int, where: str) -> None:
     for name, value in (("out_dim", out_dim), ("in_dim", in_dim)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise ValueError(f"{where}: {name} must be a positive int, got {value!r}.")
 
 

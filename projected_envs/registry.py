@@ -17,10 +17,13 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib.util
+import inspect
 import re
 from collections.abc import Callable
 from typing import Any
 
+import jax
+import numpy as np
 from gymnax.environments import environment as gymnax_environment
 from gymnax.environments import spaces
 
@@ -82,6 +85,12 @@ DMC_ENVS: tuple[str, ...] = (
     "WalkerWalk",
 )
 
+#: brax physics pipelines (``make("brax/...", backend=...)``).
+BRAX_BACKENDS: tuple[str, ...] = ("generalized", "positional", "spring", "mjx")
+
+#: MJX implementations of ``dmc/`` envs (``make("dmc/...", impl=...)``).
+DMC_IMPLS: tuple[str, ...] = ("jax", "warp")
+
 #: A factory builds one env from keyword arguments.
 EnvFactory = Callable[..., Environment]
 
@@ -105,16 +114,86 @@ def make(env_id: str, **kwargs: Any) -> tuple[Environment, Any]:
         ``(env, params)``: a :class:`projected_envs.core.Environment` with Box actions in
         ``[-1, 1]`` and flat float32 observations, and ``env.default_params``.
 
+    ``make`` may be called inside a ``jax.jit`` trace: the env is built with
+    ``jax.ensure_compile_time_eval`` so its model arrays are concrete, never tracers. Building
+    an env is host work (brax / MJX compile their model), so build it once outside your jitted
+    function where you can.
+
     Raises:
-        ValueError: unknown id (the message names the closest registered ids).
+        ValueError: unknown id (the message names the closest registered ids), an id that is
+            not a string, or, for the built-in suites, an unknown keyword (the message lists
+            the valid ones), a ``max_steps_in_episode`` that is not a positive int, or an
+            unknown ``dmc`` ``impl``.
         ImportError: ``dmc/`` envs without MuJoCo Playground (``pip install
             "projected-envs[dmc]"``).
     """
+    if not isinstance(env_id, str):
+        raise ValueError(
+            f"make: env_id must be a string 'suite/name', got {env_id!r}. "
+            f"See projected_envs.registered_envs() for the {len(_registry())} ids."
+        )
     registry = _registry()
     if env_id not in registry:
         raise ValueError(_unknown_id_message(env_id, registry))
-    env = _validated(registry[env_id](**kwargs), env_id)
+    check_kwargs(env_id, kwargs)
+    with jax.ensure_compile_time_eval():  # concrete model arrays even inside a jit trace
+        env = _validated(registry[env_id](**kwargs), env_id)
     return env, env.default_params
+
+
+def check_kwargs(env_id: str, kwargs: dict[str, Any]) -> None:
+    """Check the :func:`make` keyword arguments of a built-in env without building it.
+
+    ``gymnax/``: fields of the env's ``EnvParams``; ``brax/``: ``backend``,
+    ``max_steps_in_episode`` and the brax env class's arguments; ``dmc/``: ``impl``,
+    ``max_steps_in_episode`` and the Playground config fields. ``max_steps_in_episode`` must
+    be a positive int. Envs of other suites (your own registrations) are not checked here.
+    Cheap: brax and Playground are imported only for keywords beyond the common ones.
+
+    Raises:
+        ValueError: naming the bad keyword or value and listing the valid ones.
+    """
+    suite, _, name = env_id.partition("/")
+    if "max_steps_in_episode" in kwargs and suite in ("gymnax", "brax", "dmc"):
+        steps = kwargs["max_steps_in_episode"]
+        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
+            raise ValueError(
+                f"{env_id}: max_steps_in_episode must be a positive int (agent steps per "
+                f"episode), got {steps!r}."
+            )
+    valid: set[str] | None = None
+    if suite == "gymnax" and name in GYMNAX_ENVS:
+        import gymnax
+
+        valid = set(gymnax.make(name)[1].__dataclass_fields__)
+    elif suite == "brax" and name in BRAX_ENVS:
+        valid = {"backend", "max_steps_in_episode"}
+        if set(kwargs) - valid:
+            valid |= _brax_kwargs(name)
+        backend = kwargs.get("backend")
+        if backend is not None and backend not in BRAX_BACKENDS:
+            raise ValueError(
+                f"{env_id}: unknown backend {backend!r}; valid: {', '.join(BRAX_BACKENDS)}."
+            )
+    elif suite == "dmc" and name in DMC_ENVS:
+        valid = {"impl", "max_steps_in_episode"}
+        if set(kwargs) - valid:
+            valid |= _dmc_config_fields(name)
+        impl = kwargs.get("impl", "jax")
+        if impl not in DMC_IMPLS:
+            raise ValueError(
+                f"{env_id}: unknown impl {impl!r}; valid: {', '.join(DMC_IMPLS)} "
+                '("warp" needs an NVIDIA GPU).'
+            )
+    if valid is None:
+        return
+    unknown = sorted(set(kwargs) - valid)
+    if unknown:
+        hints = [m for k in unknown for m in difflib.get_close_matches(k, sorted(valid), n=1)]
+        hint = f" Did you mean {', '.join(repr(h) for h in hints)}?" if hints else ""
+        raise ValueError(
+            f"{env_id}: unknown keyword(s) {unknown}.{hint} Valid keywords: {sorted(valid)}."
+        )
 
 
 def register(
@@ -214,6 +293,39 @@ def _registry() -> dict[str, EnvFactory]:
 
 
 # ---------------------------------------------------------------------------------- helpers
+@functools.cache
+def _brax_kwargs(name: str) -> frozenset[str]:
+    """Keyword arguments of brax's env class ``name`` and of its ``PipelineEnv`` base."""
+    from projected_envs.backends.brax import quiet
+
+    with quiet():
+        from brax import envs as brax_envs
+        from brax.envs.base import PipelineEnv
+
+    names = set()
+    for fn in (brax_envs._envs[name].__init__, PipelineEnv.__init__):
+        for p in inspect.signature(fn).parameters.values():
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in {
+                "self",
+                "sys",
+            }:
+                names.add(p.name)
+    return frozenset(names)
+
+
+@functools.cache
+def _dmc_config_fields(name: str) -> frozenset[str]:
+    """Fields of the Playground config of ``dmc/<name>`` (imports Playground)."""
+    from projected_envs.backends import dmc
+
+    with dmc.quiet():
+        if name in dmc.EXTRA_ENVS:
+            config = dmc.point_mass.default_config()
+        else:
+            config = dmc.dm_control_suite.get_default_config(name)
+    return frozenset(config.keys())
+
+
 def _instance_factory(env: Environment, **kwargs: Any) -> Environment:
     if not kwargs:
         return env

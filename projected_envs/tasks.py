@@ -1,9 +1,9 @@
 """Task sets: distributions over projected tasks, their seed spaces and task banks.
 
 A **task set** (:class:`TaskSet`) is a distribution over tasks: a base env drawn from
-``envs`` (with ``weights``), wrapped as ``make -> Normalize -> ProjectObservation ->
-ProjectAction -> MetaEpisode``; the task is the params pytree of that stack (the sampled
-projection matrices and anything else the wrappers sample). A **benchmark**
+``envs`` (with ``weights``), wrapped as ``make -> FiniteGuard -> Normalize ->
+ProjectObservation -> ProjectAction -> MetaEpisode``; the task is the params pytree of that
+stack (the sampled projection matrices and anything else the wrappers sample). A **benchmark**
 (:class:`projected_envs.benchmarks.Benchmark`) names three task sets with the same outer
 observation / action sizes:
 
@@ -54,6 +54,7 @@ from projected_envs.core import Environment
 from projected_envs.projections import PROJECTION_FAMILIES
 from projected_envs.wrappers import (
     META_EPISODE_EXTRAS,
+    FiniteGuard,
     MetaEpisode,
     Normalize,
     ProjectAction,
@@ -243,6 +244,7 @@ def _build_env(task_set: TaskSet, index: int) -> Environment:
 
     env_id = task_set.envs[index]
     env, _ = make(env_id, **dict(task_set.kwargs_for(env_id)))
+    env = FiniteGuard(env)  # a non-finite obs / reward ends the trial (docs/tasks.md)
     if task_set.normalize:
         scale = dict(task_set.reward_scales).get(env_id)
         env = Normalize(env, env_id=env_id, reward_scale=scale)
@@ -354,6 +356,14 @@ class TaskSet:
             raise ValueError(
                 f"{where}: reward_scales need normalize=True (Normalize applies them)."
             )
+        if known is not None:  # typos fail here, not at the first make() in VecEnv
+            from projected_envs.registry import check_kwargs
+
+            for env_id, kwargs in self.env_kwargs:
+                try:
+                    check_kwargs(env_id, dict(kwargs))
+                except ValueError as err:
+                    raise ValueError(f"{where}: env_kwargs of {env_id!r}: {err}") from None
         if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer):
             raise ValueError(f"{where}: seed must be an int, got {self.seed!r}.")
         if not 0 <= self.seed < 2**31:
@@ -403,13 +413,29 @@ class TaskSet:
     def make_env(self, index: int) -> Environment:
         """The full env stack of ``envs[index]`` (cached: equal task sets share env objects).
 
-        ``make(env_id, **env_kwargs) -> Normalize (if normalize) -> ProjectObservation(obs_dim,
+        ``make(env_id, **env_kwargs) -> FiniteGuard -> Normalize (if normalize) ->
+        ProjectObservation(obs_dim,
         obs_family) -> ProjectAction(action_dim, action_family) -> MetaEpisode(num_trials,
         obs_extras)``. Observations ``[obs_size]``, actions ``[action_size]`` in ``[-1, 1]``.
         """
+        return _build_env(self, self._check_index(index))
+
+    def _check_index(self, index: Any) -> int:
+        if isinstance(index, jax.core.Tracer):
+            raise TypeError(
+                "TaskSet: the env index must be a Python int (it picks an env stack at trace "
+                "time), not a traced value; loop or vmap over keys per env instead "
+                "(VecEnv and sample() do)."
+            )
+        if isinstance(index, bool) or not isinstance(index, int | np.integer):
+            raise TypeError(f"TaskSet: env index must be an int, got {index!r}.")
         if not 0 <= index < len(self.envs):
-            raise IndexError(f"env index {index} out of range for {len(self.envs)} envs.")
-        return _build_env(self, int(index))
+            raise IndexError(
+                f"TaskSet{' ' + repr(self.name) if self.name else ''}: env index {index} out of "
+                f"range; valid indices are 0..{len(self.envs) - 1} for envs {self.envs} "
+                "(use envs.index(env_id) to find one)."
+            )
+        return int(index)
 
     def sample_task(self, index: int, key: jax.Array) -> Any:
         """One training task of env ``envs[index]``: ``make_env(index).sample_task(task_key)``.
@@ -418,6 +444,7 @@ class TaskSet:
         ``seed_key = fold_in(key, self.seed)``, top bit of word 0 cleared (module docstring).
         Jittable and vmappable over ``key`` (raw ``PRNGKey`` or typed ``jax.random.key``).
         """
+        index = self._check_index(index)
         return self._task_from_seed(index, _train_seed(key, self.seed))
 
     def _task_from_seed(self, index: int, seed_key: jax.Array) -> Any:

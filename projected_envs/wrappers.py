@@ -37,14 +37,17 @@ from projected_envs.core import (
     StepResult,
     Wrapper,
     check_action,
+    check_state,
     real_box,
     reset_where,
+    sanitize_action,
     unit_box,
 )
 from projected_envs.projections import ProjectionFn, identity, projection
 
 __all__ = [
     "META_EPISODE_EXTRAS",
+    "FiniteGuard",
     "LegacyStepAPI",
     "MetaEpisode",
     "MetaEpisodeState",
@@ -88,6 +91,11 @@ class _OwnParamsWrapper(Wrapper):
     def _inner_params(self, params: Any) -> Any:
         return self.env.default_params if params is None else params.inner
 
+    @property
+    def samples_task(self) -> bool:
+        """Always True: this wrapper samples its projection matrix per task."""
+        return True
+
     def observation_space(self, params: Any = None) -> spaces.Box:
         return self.env.observation_space(self._inner_params(params))
 
@@ -121,7 +129,10 @@ class ProjectObservation(_OwnParamsWrapper):
         family: projection family sampled by ``sample_task``, one of ``PROJECTION_FAMILIES``.
 
     Raises:
-        ValueError: for a non-positive ``dim`` or an unknown ``family`` (listing the valid ones).
+        ValueError: for a non-positive ``dim`` or an unknown ``family`` (listing the valid ones);
+            at trace time, for ``params=None`` (this wrapper samples its matrix per task:
+            pass ``env.sample_task(key)``, or ``default_params`` explicitly) or params of
+            another env or stack.
     """
 
     def __init__(self, env: Environment, dim: int, family: str = "gaussian"):
@@ -153,13 +164,15 @@ class ProjectObservation(_OwnParamsWrapper):
     def reset(
         self, key: jax.Array, params: ProjectObservationParams | None = None
     ) -> tuple[jax.Array, Any]:
-        params = self.default_params if params is None else params
+        params = self.check_params(params)
         obs, state = self.env.reset(key, params.inner)
         return self._project(obs, params), state
 
     def transition(
         self, key: jax.Array, state: Any, action: jax.Array, params: ProjectObservationParams
     ) -> StepResult:
+        check_state(state, self.name)
+        params = self.check_params(params)
         obs, state, reward, terminated, truncated, info = self.env.transition(
             key, state, action, params.inner
         )
@@ -183,7 +196,10 @@ class ProjectActionParams:
 class ProjectAction(_OwnParamsWrapper):
     """Take actions of a fixed size: ``a_env = clip(M_a a, -1, 1)`` with ``M_a`` part of the task.
 
-    The agent acts in ``[-1, 1]^dim``; ``M_a`` (float32 ``[inner action size, dim]``) is drawn
+    The agent acts in ``[-1, 1]^dim``: its action is made finite (NaN and +-inf entries become
+    0; ``info["action_nonfinite"]``, int32 ``[]``, counts them) and clipped to ``[-1, 1]``
+    *before* the projection, so no action can push the inner env outside its box or make its
+    input non-finite. ``M_a`` (float32 ``[inner action size, dim]``) is drawn
     from ``family`` by ``sample_task``. With the package's scaling convention each coordinate
     of ``M_a a`` has the second moment of an average coordinate of ``a``, but it can leave
     ``[-1, 1]``: it is then clipped to the inner env's action box, and
@@ -199,7 +215,9 @@ class ProjectAction(_OwnParamsWrapper):
 
     Raises:
         ValueError: for a non-positive ``dim``, an unknown ``family`` (listing the valid ones),
-            or, at trace time, an action whose shape is not ``(dim,)``.
+            or, at trace time, an action whose shape is not ``(dim,)``, ``params=None`` (this
+            wrapper samples its matrix per task: pass ``env.sample_task(key)``) or params of
+            another env or stack.
     """
 
     def __init__(self, env: Environment, dim: int, family: str = "gaussian"):
@@ -227,20 +245,26 @@ class ProjectAction(_OwnParamsWrapper):
     def reset(
         self, key: jax.Array, params: ProjectActionParams | None = None
     ) -> tuple[jax.Array, Any]:
-        params = self.default_params if params is None else params
-        return self.env.reset(key, params.inner)
+        return self.env.reset(key, self.check_params(params).inner)
 
     def transition(
         self, key: jax.Array, state: Any, action: jax.Array, params: ProjectActionParams
     ) -> StepResult:
+        check_state(state, self.name)
+        params = self.check_params(params)
         action = check_action(action, self.dim, "ProjectAction")
+        action, num_nonfinite = sanitize_action(action)  # [dim] in [-1, 1], finite
         _check_matrix(params.action_matrix, (self.out_dim, self.dim), "ProjectAction")
         env_action = jnp.dot(params.action_matrix, action, precision=jax.lax.Precision.HIGHEST)
         clipped = jnp.clip(env_action, -1.0, 1.0)  # [inner action size]
         obs, state, reward, terminated, truncated, info = self.env.transition(
             key, state, clipped, params.inner
         )
-        info = {**info, "action_clip": jnp.sum(jnp.abs(env_action - clipped))}
+        info = {
+            **info,
+            "action_clip": jnp.sum(jnp.abs(env_action - clipped)),
+            "action_nonfinite": num_nonfinite,
+        }
         return obs, state, reward, terminated, truncated, info
 
     def action_space(self, params: Any = None) -> spaces.Box:
@@ -274,7 +298,8 @@ class MetaEpisode(Wrapper):
     Observation (float32): ``concat(inner_obs, extras)`` where the enabled extras are appended
     in the order of :data:`META_EPISODE_EXTRAS` whatever the order given:
 
-    * ``"action"`` ``[A]``: the previous action as passed to ``step`` (zeros at task start);
+    * ``"action"`` ``[A]``: the previous action as the inner env used it: NaN / +-inf entries
+      replaced by 0, then clipped to ``[-1, 1]`` (zeros at task start);
     * ``"reward"`` ``[1]``: the previous reward (0 at task start);
     * ``"trial_done"`` ``[1]``: 1 if the previous step ended a trial, so ``inner_obs`` is the
       first observation of the next trial (or, at task end, the last of the final trial);
@@ -371,14 +396,16 @@ class MetaEpisode(Wrapper):
         return obs, state
 
     def reset(self, key: jax.Array, params: Any = None) -> tuple[jax.Array, MetaEpisodeState]:
-        params = self.default_params if params is None else params
-        return self._first(*self.env.reset(key, params))
+        return self._first(*self.env.reset(key, self.check_params(params)))
 
     def _inner_step(
         self, key: jax.Array, state: MetaEpisodeState, action: jax.Array, params: Any
     ) -> tuple[Any, ...]:
         """The inner transition and the trial bookkeeping, before any reset."""
+        check_state(state, self.name)
         action = check_action(action, self.inner_action_size, "MetaEpisode")
+        # The action the inner env uses (finite, in [-1, 1]): the "action" extra echoes it.
+        action, _ = sanitize_action(action)
         key_step, key_reset = jax.random.split(key)
         obs_st, inner_st, reward, terminated, truncated, info = self.env.transition(
             key_step, state.inner, action, params
@@ -410,6 +437,7 @@ class MetaEpisode(Wrapper):
     def transition(
         self, key: jax.Array, state: MetaEpisodeState, action: jax.Array, params: Any
     ) -> StepResult:
+        params = self.check_params(params)
         key_reset, action, obs_st, inner_st, reward, trial_done, task_done, info = self._inner_step(
             key, state, action, params
         )
@@ -430,7 +458,7 @@ class MetaEpisode(Wrapper):
         One inner reset serves both a new trial and a new task, and it only runs when an
         inner episode ended (:func:`projected_envs.core.reset_where`).
         """
-        params = self.default_params if params is None else params
+        params = self.check_params(params)
         key_reset, action, obs_st, inner_st, reward, trial_done, task_done, info = self._inner_step(
             key, state, action, params
         )
@@ -444,8 +472,14 @@ class MetaEpisode(Wrapper):
         state = jax.tree.map(lambda f, n: jnp.where(task_done, f, n), state_first, state_next)
         obs = jnp.where(task_done, obs_first, obs_next)
         final = jnp.where(task_done, self._observe(obs_st, action, reward, trial_done, zero), obs)
-        info = {**info, "final_observation": final}
-        return obs, state, reward, task_done, jnp.zeros((), bool), info
+        truncated = jnp.zeros((), bool)
+        info = {
+            **info,
+            "terminated": task_done,
+            "truncated": truncated,
+            "final_observation": final,
+        }
+        return obs, state, reward, task_done, truncated, info
 
     def observation_space(self, params: Any = None) -> spaces.Box:
         return real_box(self.layout_size)
@@ -575,8 +609,15 @@ class Normalize(Wrapper):
                     f"it was given {env.name}. Use ProjectObservation(Normalize(base_env), ...)."
                 )
             layer = layer.env
+        own_id = _env_id(env)
+        if stats is None and env_id is not None and own_id is not None and env_id != own_id:
+            raise ValueError(
+                f"Normalize: env_id={env_id!r} names another env than the one wrapped "
+                f"({own_id!r}); its statistics would standardise with the wrong mean and std. "
+                "Leave env_id out (the base env's own id is used) or pass stats= explicitly."
+            )
         if stats is None:
-            env_id = env_id if env_id is not None else _env_id(env)
+            env_id = env_id if env_id is not None else own_id
             if env_id is None:
                 raise ValueError(
                     f"Normalize: cannot tell which registered env {env.name} is. Pass "
@@ -608,16 +649,52 @@ class Normalize(Wrapper):
         return obs.astype(jnp.float32)
 
     def reset(self, key: jax.Array, params: Any = None) -> tuple[jax.Array, Any]:
-        obs, state = self.env.reset(key, self.default_params if params is None else params)
+        obs, state = self.env.reset(key, self.check_params(params))
         return self._normalize(obs), state
 
     def transition(self, key: jax.Array, state: Any, action: jax.Array, params: Any) -> StepResult:
+        check_state(state, self.name)
         obs, state, reward, terminated, truncated, info = self.env.transition(
-            key, state, action, params
+            key, state, action, self.check_params(params)
         )
         scaled = (reward * jnp.float32(self.stats.reward_scale)).astype(jnp.float32)
         info = {**info, "raw_reward": reward}
         return self._normalize(obs), state, scaled, terminated, truncated, info
+
+
+# ------------------------------------------------------------------------------- FiniteGuard
+
+
+class FiniteGuard(Wrapper):
+    """End the episode on a non-finite observation or reward, so none reaches the agent.
+
+    Where the wrapped env's ``transition`` returns an observation or reward with a NaN or
+    +-inf entry (a simulator that blew up), this step instead returns the observation with
+    those entries set to 0, reward 0, ``terminated=True`` (``truncated=False``) and
+    ``info["nonfinite"] = True`` (bool ``[]``, False on every other step). ``step`` then draws
+    a fresh initial state by the usual auto-reset, and :class:`MetaEpisode` starts the next
+    trial, so a broken physics state is never stepped again. Reset observations are made
+    finite the same way. Put it directly around the base env (under :class:`Normalize`, whose
+    clip lets NaN through); :class:`projected_envs.TaskSet` stacks do. Params and state are the
+    inner env's, unchanged. Cost: one ``isfinite`` over the observation per step.
+    """
+
+    def reset(self, key: jax.Array, params: Any = None) -> tuple[jax.Array, Any]:
+        obs, state = self.env.reset(key, self.check_params(params))
+        return jnp.where(jnp.isfinite(obs), obs, 0.0), state
+
+    def transition(self, key: jax.Array, state: Any, action: jax.Array, params: Any) -> StepResult:
+        check_state(state, self.name)
+        obs, state, reward, terminated, truncated, info = self.env.transition(
+            key, state, action, self.check_params(params)
+        )
+        finite_obs = jnp.isfinite(obs)
+        bad = jnp.logical_not(jnp.logical_and(jnp.all(finite_obs), jnp.isfinite(reward)))
+        obs = jnp.where(finite_obs, obs, 0.0)
+        reward = jnp.where(bad, jnp.zeros_like(reward), reward)
+        terminated = jnp.logical_or(terminated, bad)
+        truncated = jnp.logical_and(truncated, jnp.logical_not(terminated))
+        return obs, state, reward, terminated, truncated, {**info, "nonfinite": bad}
 
 
 # ----------------------------------------------------------------------------- LegacyStepAPI
@@ -632,6 +709,11 @@ class LegacyStepAPI(Wrapper):
     (which keeps ``"final_observation"``). Auto-reset is the wrapped env's ``step``.
     ``reset``, ``transition``, ``sample_task``, params and state are unchanged; keep this
     wrapper outermost.
+
+    ``params=None`` (what such loops pass) is refused by stacks that sample tasks
+    (:attr:`projected_envs.core.Environment.samples_task`): give each env its own task from
+    ``env.sample_task(key)`` and draw a new one where ``done`` (a task end, under
+    :class:`MetaEpisode`). ``docs/tasks.md`` ("Legacy 5-tuple API") has a tested recipe.
     """
 
     def step(  # type: ignore[override]

@@ -134,8 +134,12 @@ def test_obs_extras_order_and_mapping_kwargs_are_canonical():
     a = dataclasses.replace(SMALL, obs_extras=("trial_done", "reward"))
     b = dataclasses.replace(SMALL, obs_extras=("reward", "trial_done"))
     assert a == b and a.fingerprint == b.fingerprint and a.obs_size == 6 + 2
-    k1 = dataclasses.replace(SMALL, env_kwargs={"gymnax/Reacher-misc": {"a": 1, "b": [2]}})
-    k2 = dataclasses.replace(SMALL, env_kwargs=(("gymnax/Reacher-misc", (("b", (2,)), ("a", 1))),))
+    k1 = dataclasses.replace(
+        SMALL, env_kwargs={"gymnax/Reacher-misc": {"dt": 1, "torque_scale": [2]}}
+    )
+    k2 = dataclasses.replace(
+        SMALL, env_kwargs=(("gymnax/Reacher-misc", (("torque_scale", (2,)), ("dt", 1))),)
+    )
     assert k1 == k2 and hash(k1) == hash(k2)
 
 

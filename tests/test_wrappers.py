@@ -140,7 +140,7 @@ def test_identity_projections_reproduce_the_raw_env_bitwise():
 def test_identity_default_params_pad_and_truncate():
     obs_env = ProjectObservation(FAKE, dim=5, family="orthogonal")
     np.testing.assert_array_equal(obs_env.default_params.obs_matrix, np.eye(5, 3))
-    obs, _ = obs_env.reset(jax.random.key(1))
+    obs, _ = obs_env.reset(jax.random.key(1), obs_env.default_params)  # explicit: it samples
     raw, _ = FAKE.reset(jax.random.key(1))
     np.testing.assert_array_equal(obs, np.concatenate([raw, np.zeros(2, np.float32)]))
     act_env = ProjectAction(FAKE, dim=4)

@@ -148,12 +148,12 @@ class BraxEnv(Environment):
         max_steps_in_episode: int = 1000,
         action_repeat: int = 1,
     ):
-        if int(max_steps_in_episode) < 1:
-            raise ValueError(
-                f"{name}: max_steps_in_episode must be >= 1, got {max_steps_in_episode}"
-            )
-        if int(action_repeat) < 1:
-            raise ValueError(f"{name}: action_repeat must be >= 1, got {action_repeat}")
+        for what, value in (
+            ("max_steps_in_episode", max_steps_in_episode),
+            ("action_repeat", action_repeat),
+        ):  # a float would be truncated silently by int()
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"{name}: {what} must be a positive int, got {value!r}.")
         self._raw = raw_env
         self._name = name
         self._action_size = int(raw_env.action_size)

@@ -265,6 +265,8 @@ class GoalGymnaxEnv(GymnaxEnv):
         return GoalParams(env=self._params.env, goal=goal)
 
     def _gymnax_params(self, params: Any) -> Any:
+        if params is None:
+            self.check_params(params)  # raises: the goal is part of the task
         if not isinstance(params, GoalParams):
             raise ValueError(
                 f"{self._name}: params must be GoalParams (the goal is part of the task); got "
@@ -275,7 +277,6 @@ class GoalGymnaxEnv(GymnaxEnv):
 
     def reset(self, key: jax.Array, params: Any = None) -> tuple[jax.Array, Any]:
         """Fresh initial state from ``key``; the goal is ``params.goal``."""
-        params = self._params if params is None else params
         gymnax_params = self._gymnax_params(params)
         _, state = self._env.reset_env(key, gymnax_params)
         goal = jnp.asarray(params.goal, jnp.float32)

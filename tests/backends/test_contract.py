@@ -216,7 +216,12 @@ def _check_state_types_stable(types: dict[str, Any], traj: Trajectory) -> None:
     assert jax.tree.structure(stepped) == jax.tree.structure(state)
     for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(stepped), strict=True):
         assert (a.shape, a.dtype, a.weak_type) == (b.shape, b.dtype, b.weak_type), (a, b)
-    assert set(traj.info) == {*types["transition"][5], "final_observation"}
+    assert set(traj.info) == {
+        *types["transition"][5],
+        "final_observation",
+        "terminated",
+        "truncated",
+    }
 
 
 def _check_bad_action_fails_at_trace(env, params, types: dict[str, Any]) -> None:

@@ -99,5 +99,7 @@ def test_goal_params_read_through_and_bad_params_are_refused():
     raw_params = gymnax.make("Reacher-misc")[1]
     with pytest.raises(ValueError, match="sample_task"):
         env.reset(jax.random.key(0), raw_params)
+    with pytest.raises(ValueError, match="sample_task"):
+        env.reset(jax.random.key(0))  # no task: the goal would silently be the default one
     with pytest.raises(ValueError, match="goal_sampling"):
         pe.make("gymnax/Reacher-misc", goal_sampling="trial")
