@@ -187,6 +187,10 @@ def check_kwargs(env_id: str, kwargs: dict[str, Any]) -> None:
             )
     if valid is None:
         return
+    valid.add("goal_sampling")  # goals drawn per task (default) or per episode: every backend
+    sampling = kwargs.get("goal_sampling", "task")
+    if sampling not in ("task", "episode"):
+        raise ValueError(f"{env_id}: goal_sampling must be 'task' or 'episode', got {sampling!r}.")
     unknown = sorted(set(kwargs) - valid)
     if unknown:
         hints = [m for k in unknown for m in difflib.get_close_matches(k, sorted(valid), n=1)]

@@ -178,6 +178,8 @@ class GoalSpec(NamedTuple):
     field: str  # name of the goal field of the gymnax EnvState
     sample: Callable[[jax.Array, Any], jax.Array]  # (key, gymnax params) -> float32 [2]
     what: str  # prose for docs and messages
+    # other state fields that define the reward and are drawn at reset: (key) -> {field: array}
+    others: Callable[[jax.Array], dict[str, jax.Array]] | None = None
 
 
 def _reacher_goal(env: Any) -> Callable[[jax.Array, Any], jax.Array]:
@@ -208,7 +210,12 @@ TASK_GOALS: dict[str, Callable[[Any], GoalSpec]] = {
         "goal", _point_robot_goal, "goal on the upper semicircle, uniform angle (not observed)"
     ),
     "Swimmer-misc": lambda env: GoalSpec(
-        "goal_xy", _swimmer_goal, "goal position, uniform in [-1, 1]^2 (observed)"
+        "goal_xy",
+        _swimmer_goal,
+        "goal position, uniform in [-1, 1]^2, and urchin positions (observed)",
+        lambda key: {
+            "urchin_xys": jax.random.uniform(key, (env.num_urchins, 2), jnp.float32, -1.0, 1.0)
+        },
     ),
 }
 """gymnax envs that draw a goal at reset: name -> its :class:`GoalSpec` (given the env)."""
@@ -224,9 +231,10 @@ class GoalParams:
 
     env: Any  # the gymnax EnvParams (time limit, physical constants)
     goal: jax.Array  # float32 [2]: the goal, drawn by sample_task
+    others: dict[str, jax.Array]  # other reward-defining state fields (Swimmer's urchins)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("env", "goal"):
+        if name.startswith("__") or name in ("env", "goal", "others"):
             raise AttributeError(name)
         return getattr(self.env, name)
 
@@ -251,18 +259,22 @@ class GoalGymnaxEnv(GymnaxEnv):
         super().__init__(env, params, name)
         self.goal_spec = TASK_GOALS[env.name](env)
         gymnax_params = self._params
-        default_goal = self.goal_spec.sample(jax.random.key(0), gymnax_params)
-        self._params = GoalParams(env=gymnax_params, goal=jax.device_get(default_goal))
+        self._params = jax.device_get(self._draw(jax.random.key(0), gymnax_params))
 
     @property
     def samples_task(self) -> bool:
         """True: the goal is drawn per task by :meth:`sample_task`."""
         return True
 
+    def _draw(self, key: jax.Array, gymnax_params: Any) -> GoalParams:
+        key_goal, key_others = jax.random.split(key)
+        goal = self.goal_spec.sample(key_goal, gymnax_params).astype(jnp.float32)
+        others = {} if self.goal_spec.others is None else self.goal_spec.others(key_others)
+        return GoalParams(env=gymnax_params, goal=goal, others=others)
+
     def sample_task(self, key: jax.Array) -> GoalParams:
         """The gymnax params with a goal drawn from gymnax's goal distribution."""
-        goal = self.goal_spec.sample(key, self._params.env).astype(jnp.float32)
-        return GoalParams(env=self._params.env, goal=goal)
+        return self._draw(key, self._params.env)
 
     def _gymnax_params(self, params: Any) -> Any:
         if params is None:
@@ -279,9 +291,9 @@ class GoalGymnaxEnv(GymnaxEnv):
         """Fresh initial state from ``key``; the goal is ``params.goal``."""
         gymnax_params = self._gymnax_params(params)
         _, state = self._env.reset_env(key, gymnax_params)
-        goal = jnp.asarray(params.goal, jnp.float32)
+        held = {self.goal_spec.field: params.goal, **params.others}
         state = state.replace(
-            **{self.goal_spec.field: goal.astype(getattr(state, self.goal_spec.field).dtype)}
+            **{k: jnp.asarray(v, getattr(state, k).dtype) for k, v in held.items()}
         )
         return self._flat(self._env.get_obs(state, gymnax_params)), strong(state)
 

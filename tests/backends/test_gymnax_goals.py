@@ -76,7 +76,7 @@ def test_reset_matches_gymnax_except_for_the_goal(env_id):
     obs, state = base.reset(key, task)
     _, raw_state = raw_env.reset_env(key, raw_params)
     field = base.goal_spec.field
-    raw_state = raw_state.replace(**{field: task.goal})
+    raw_state = raw_state.replace(**{field: task.goal, **task.others})
     for name in raw_state.__dataclass_fields__:
         np.testing.assert_allclose(
             np.asarray(getattr(state, name), np.float64),
@@ -84,6 +84,17 @@ def test_reset_matches_gymnax_except_for_the_goal(env_id):
             err_msg=name,
         )
     np.testing.assert_allclose(obs, jnp.ravel(raw_env.get_obs(raw_state, raw_params)), atol=1e-6)
+
+
+def test_swimmer_urchins_are_part_of_the_task():
+    """Swimmer-misc's urchins enter its reward: held per task like the goal."""
+    base, _ = pe.make("gymnax/Swimmer-misc")
+    task_a, task_b = base.sample_task(jax.random.key(1)), base.sample_task(jax.random.key(2))
+    starts = [base.reset(jax.random.key(k), task_a)[1] for k in (3, 4)]
+    for state in starts:
+        np.testing.assert_array_equal(state.urchin_xys, task_a.others["urchin_xys"])
+    assert not np.allclose(starts[0].xy, starts[1].xy)  # the initial state is redrawn
+    assert not np.allclose(task_a.others["urchin_xys"], task_b.others["urchin_xys"])
 
 
 def test_episode_goal_sampling_keeps_gymnax_behaviour():
