@@ -109,6 +109,9 @@ def make(env_id: str, **kwargs: Any) -> tuple[Environment, Any]:
             ``max_steps_in_episode`` (time limit, agent steps); ``gymnax/`` envs take any
             field of their ``EnvParams``; ``brax/`` envs take ``backend=`` and the brax env
             class's arguments; ``dmc/`` envs take ``impl=`` and Playground config fields.
+            brax / dmc envs take ``goal_sampling="task"`` (default: goals, targets and
+            actuation directions drawn by ``sample_task``, held for the task) or
+            ``"episode"`` (redrawn at every reset, as the original env).
 
     Returns:
         ``(env, params)``: a :class:`projected_envs.core.Environment` with Box actions in

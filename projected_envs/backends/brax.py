@@ -10,7 +10,12 @@ drives the raw brax env instead and keeps its own step counter in the episode st
 * actions live in ``[-1, 1]``: clipped, then mapped affinely onto the actuators' control range
   where it differs (humanoid, humanoidstandup: ``[-0.4, 0.4]``; pusher: ``[-2, 2]``;
   inverted_pendulum already rescales ``[-1, 1]`` to ``[-3, 3]`` itself);
-* observations are float32 vectors, ``info`` holds brax's per-step ``metrics``.
+* observations are float32 vectors, ``info`` holds brax's per-step ``metrics``;
+* a quantity that defines the objective and that the original env redraws at every reset
+  (brax/reacher's target; dmc goals, :mod:`projected_envs.backends.dmc`) is a
+  :class:`TaskGoal`: with ``goal_sampling="task"`` (the default) ``sample_task`` draws it into
+  :class:`GoalParams` and ``reset`` only redraws the initial state around it; with
+  ``goal_sampling="episode"`` every reset draws it anew, as the original env does.
 
 The same episode logic serves MuJoCo Playground envs (:mod:`projected_envs.backends.dmc`),
 whose ``State`` has brax's fields (``obs``, ``reward``, ``done``, ``metrics``, ``info``).
@@ -19,11 +24,12 @@ whose ``State`` has brax's fields (``obs``, ``reward``, ``done``, ``metrics``, `
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import types
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -119,6 +125,54 @@ class EpisodeParams:
 
 
 @struct.dataclass
+class GoalParams(EpisodeParams):
+    """Params of an env whose task includes a goal (:class:`TaskGoal`): time limit and goal.
+
+    Drawn by ``sample_task``; ``default_params`` holds the env's fixed default goal.
+    """
+
+    goal: Any = None  # float32, the TaskGoal's shape (e.g. [3] target position in m)
+
+
+#: Values of the ``goal_sampling`` keyword of brax / dmc envs.
+GOAL_SAMPLING = ("task", "episode")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskGoal:
+    """A random quantity of an env's MDP that is not its initial state (goal, target, ...).
+
+    The original env draws it at every reset; here it is drawn once per task by
+    ``sample_task`` (into :class:`GoalParams`) and held for every episode of the task.
+
+    Attributes:
+        what: what the goal is, with shape and unit (shown in docs and messages).
+        default: the fixed default goal of ``default_params``.
+        sample: ``key -> goal``, the original env's law of the quantity.
+        reset: ``(key, goal) -> raw State``: the original reset (same initial-state law,
+            same use of ``key``) with the quantity set to ``goal``.
+        read: ``raw State -> goal``: the quantity in an episode's state.
+    """
+
+    what: str
+    default: np.ndarray
+    sample: Callable[[jax.Array], jax.Array]
+    reset: Callable[[jax.Array, jax.Array], Any]
+    read: Callable[[Any], jax.Array]
+
+
+def check_goal_sampling(goal_sampling: str, name: str) -> str:
+    """Validate the ``goal_sampling`` keyword (``"task"`` or ``"episode"``)."""
+    if goal_sampling not in GOAL_SAMPLING:
+        raise ValueError(
+            f"{name}: goal_sampling must be 'task' (goals drawn by sample_task, held for all "
+            f"episodes of a task) or 'episode' (redrawn at every reset, as the original env); "
+            f"got {goal_sampling!r}."
+        )
+    return goal_sampling
+
+
+@struct.dataclass
 class EpisodeState:
     """Episode state of a brax or Playground env."""
 
@@ -138,6 +192,10 @@ class BraxEnv(Environment):
         max_steps_in_episode: default time limit (agent steps), stored in the params.
         action_repeat: raw steps per agent step (rewards summed, like brax's
             ``EpisodeWrapper``); the time limit counts agent steps.
+        goal: the env's task-level random quantity, or None if it has none.
+        goal_sampling: ``"task"``: ``goal`` is drawn by ``sample_task`` and held for every
+            episode of the task (params are :class:`GoalParams`); ``"episode"``: redrawn at
+            every reset, as the original env does. Without ``goal`` it changes nothing.
     """
 
     def __init__(
@@ -147,7 +205,10 @@ class BraxEnv(Environment):
         ctrl_range: np.ndarray | None = None,
         max_steps_in_episode: int = 1000,
         action_repeat: int = 1,
+        goal: TaskGoal | None = None,
+        goal_sampling: str = "task",
     ):
+        check_goal_sampling(goal_sampling, name)
         for what, value in (
             ("max_steps_in_episode", max_steps_in_episode),
             ("action_repeat", action_repeat),
@@ -158,7 +219,15 @@ class BraxEnv(Environment):
         self._name = name
         self._action_size = int(raw_env.action_size)
         self._action_repeat = int(action_repeat)
-        self._params = EpisodeParams(max_steps_in_episode=int(max_steps_in_episode))
+        self._goal = goal
+        self._goal_sampling = goal_sampling
+        if self.samples_task:
+            self._params = GoalParams(
+                max_steps_in_episode=int(max_steps_in_episode),
+                goal=np.asarray(goal.default, np.float32),
+            )
+        else:
+            self._params = EpisodeParams(max_steps_in_episode=int(max_steps_in_episode))
         if ctrl_range is None or np.allclose(ctrl_range, [-1.0, 1.0]):
             self._center = self._half = None
         else:
@@ -169,15 +238,56 @@ class BraxEnv(Environment):
     # ------------------------------------------------------------------ API
     @property
     def default_params(self) -> EpisodeParams:
-        """``EpisodeParams`` with the default time limit."""
+        """``EpisodeParams`` with the default time limit (``GoalParams`` with the default
+        goal where :attr:`samples_task`)."""
         return self._params
+
+    @property
+    def samples_task(self) -> bool:
+        """True where ``sample_task`` draws part of the MDP (a goal held for the task)."""
+        return self._goal is not None and self._goal_sampling == "task"
+
+    @property
+    def task_goal(self) -> TaskGoal | None:
+        """The env's task-level random quantity (None if it has none)."""
+        return self._goal
+
+    @property
+    def goal_sampling(self) -> str:
+        """``"task"`` or ``"episode"`` (see the class docstring)."""
+        return self._goal_sampling
+
+    def sample_task(self, key: jax.Array) -> EpisodeParams:
+        """The default params, with a goal drawn from ``key`` where :attr:`samples_task`."""
+        if not self.samples_task:
+            return self._params
+        return self._params.replace(goal=jnp.asarray(self._goal.sample(key), jnp.float32))
+
+    def goal_of(self, state: EpisodeState) -> jax.Array:
+        """The goal an episode runs with (what :attr:`task_goal` describes), from its state."""
+        if self._goal is None:
+            raise ValueError(f"{self._name} has no task-level goal (task_goal is None).")
+        return jnp.asarray(self._goal.read(state.inner), jnp.float32)
 
     def reset(
         self, key: jax.Array, params: EpisodeParams | None = None
     ) -> tuple[jax.Array, EpisodeState]:
-        """Fresh episode from ``key``: ``obs [obs_size] float32`` and the episode state."""
-        del params  # the initial-state distribution does not depend on the time limit
-        inner = strong(self._raw.reset(key))
+        """Fresh episode from ``key``: ``obs [obs_size] float32`` and the episode state.
+
+        Where :attr:`samples_task`, the episode runs with ``params.goal``; only the initial
+        state comes from ``key``.
+        """
+        if self.samples_task:
+            goal = getattr(self._params if params is None else params, "goal", None)
+            if goal is None:
+                raise ValueError(
+                    f"{self._name} holds its goal in the task: pass params from "
+                    "env.sample_task(key) or env.default_params (GoalParams), or build the "
+                    'env with goal_sampling="episode" for a fresh goal at every reset.'
+                )
+            inner = strong(self._goal.reset(key, jnp.asarray(goal, jnp.float32)))
+        else:  # the initial-state distribution does not depend on the time limit
+            inner = strong(self._raw.reset(key))
         state = EpisodeState(inner=inner, time=jnp.zeros((), jnp.int32))
         return self._flat(inner.obs), state
 
@@ -269,10 +379,46 @@ class BraxEnv(Environment):
         return jnp.ravel(jnp.asarray(obs, dtype=jnp.float32))
 
 
+#: brax/reacher's default target (x, y) in m: reachable, inside brax's disk of radius 0.2.
+REACHER_DEFAULT_TARGET = (0.1, 0.1)
+
+
+def reacher_goal(raw: Any) -> TaskGoal:
+    """brax/reacher's target: ``[2]`` (x, y) in m, brax's law (``_random_target``).
+
+    The target is the position of two slide joints (``q[2:]``), so the reset is brax's
+    (same use of ``key``) with those joints set to the goal before the pipeline starts.
+    """
+    from brax.envs.base import State
+
+    def reset(key: jax.Array, goal: jax.Array) -> Any:
+        _, key_q, key_qd = jax.random.split(key, 3)
+        q = raw.sys.init_q + jax.random.uniform(key_q, (raw.sys.q_size(),), minval=-0.1, maxval=0.1)
+        qd = jax.random.uniform(key_qd, (raw.sys.qd_size(),), minval=-0.005, maxval=0.005)
+        q, qd = q.at[2:].set(goal), qd.at[2:].set(0.0)
+        pipeline_state = raw.pipeline_init(q, qd)
+        zero = jnp.zeros(())
+        metrics = {"reward_dist": zero, "reward_ctrl": zero}
+        return State(pipeline_state, raw._get_obs(pipeline_state), zero, zero, metrics)
+
+    return TaskGoal(
+        what="target (x, y) in m, [2]",
+        default=np.asarray(REACHER_DEFAULT_TARGET, np.float32),
+        sample=lambda key: raw._random_target(key)[1],
+        reset=reset,
+        read=lambda state: state.pipeline_state.q[2:4],
+    )
+
+
+#: brax envs with a task-level random quantity: name -> its TaskGoal builder (raw env ->).
+BRAX_GOALS: dict[str, Callable[[Any], TaskGoal]] = {"reacher": reacher_goal}
+
+
 def make_brax(
     env_name: str,
     backend: str | None = None,
     max_steps_in_episode: int = 1000,
+    goal_sampling: str = "task",
     **env_kwargs: Any,
 ) -> BraxEnv:
     """Build ``brax/<env_name>``.
@@ -283,9 +429,13 @@ def make_brax(
             ``"mjx"``; default :data:`DEFAULT_BACKEND` (``"generalized"`` for swimmer, the
             only pipeline brax's swimmer supports).
         max_steps_in_episode: time limit in agent steps (brax's default episode length).
+        goal_sampling: for envs of :data:`BRAX_GOALS` (reacher's target): ``"task"`` draws
+            the goal in ``sample_task`` and holds it for the task; ``"episode"`` redraws it at
+            every reset (brax's behaviour). No effect on the other envs.
         **env_kwargs: passed to the brax env class (e.g. ``ctrl_cost_weight``,
             ``terminate_when_unhealthy``).
     """
+    check_goal_sampling(goal_sampling, f"brax/{env_name}")
     if backend is None:
         backend = _DEFAULT_BACKEND_FOR.get(env_name, DEFAULT_BACKEND)
     with quiet():  # "Brax System, pipelines and environments are not actively maintained."
@@ -296,4 +446,12 @@ def make_brax(
     ctrl_range = None
     if env_name not in _RESCALES_ITSELF:
         ctrl_range = np.asarray(raw.sys.actuator.ctrl_range, np.float32)
-    return BraxEnv(raw, f"brax/{env_name}", ctrl_range, max_steps_in_episode)
+    goal = BRAX_GOALS[env_name](raw) if env_name in BRAX_GOALS else None
+    return BraxEnv(
+        raw,
+        f"brax/{env_name}",
+        ctrl_range,
+        max_steps_in_episode,
+        goal=goal,
+        goal_sampling=goal_sampling,
+    )

@@ -213,7 +213,8 @@ def test_point_mass_hard_matches_mujoco_with_randomized_tendons():
     import mujoco
     from mujoco_playground._src.dm_control_suite import common, point_mass
 
-    env, params = registry.make("dmc/PointMassHard")
+    env, _ = registry.make("dmc/PointMassHard")
+    params = env.sample_task(jax.random.key(7))  # random directions, held for the task
     key = jax.random.key(4)
     actions = np.asarray(_actions(key, 2))
 
@@ -243,5 +244,8 @@ def test_point_mass_hard_matches_mujoco_with_randomized_tendons():
         np.testing.assert_allclose(obs[t], np.r_[data.qpos, data.qvel], rtol=1e-4, atol=1e-5)
         ref = _dm_control_point_mass_reward(data.qpos, actions[t])
         np.testing.assert_allclose(reward[t], ref, rtol=1e-4, atol=1e-6)
-    # The directions are fresh at every reset, and differ between keys.
-    assert not np.allclose(other.inner.info["actuator_directions"], dirs)
+    # The directions are the task's, held across its episodes (tests/backends/test_task_goals.py
+    # checks the per-episode variant, goal_sampling="episode").
+    np.testing.assert_allclose(dirs, params.goal, atol=1e-7)
+    np.testing.assert_allclose(other.inner.info["actuator_directions"], dirs, atol=1e-7)
+    assert not np.allclose(dirs, np.eye(2), atol=0.1)
