@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -47,6 +47,7 @@ __all__ = [
     "EvalResult",
     "Evaluator",
     "Rollout",
+    "combine_seeds",
     "evaluate",
     "format_table",
     "get_evaluator",
@@ -440,3 +441,65 @@ def format_table(results: Mapping[str, EvalResult], per_env: bool = True) -> str
                 f"{_ci(summary['gain']):>28} {rand}"
             )
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------ seeds
+def combine_seeds(results: Sequence[EvalResult]) -> EvalResult:
+    """One result over seeds x tasks: the seeds' evaluations stacked along the task axis.
+
+    Each result is one seed's evaluation of the same task bank (same task set, trials and
+    ``per_env``). Rows are stacked in the given order; ``meta["row_seed"]`` (``[S * T]``)
+    records the seed of each row (``meta["seed"]`` of its result) and ``meta["seeds"]`` the
+    seeds. The statistics are recomputed over all rows with the envs as strata, so the
+    bootstrap resamples seed-task pairs within each env (tasks of one env are exchangeable
+    across seeds).
+
+    Raises:
+        ValueError: no results, or results of different task sets, envs or trial counts.
+    """
+    results = list(results)
+    if not results:
+        raise ValueError("combine_seeds: no results to combine.")
+    first = results[0]
+    for r in results[1:]:
+        if (r.name, r.env_names, r.num_trials) != (first.name, first.env_names, first.num_trials):
+            raise ValueError(
+                "combine_seeds: results differ in task set, envs or trials: "
+                f"{(first.name, first.num_trials)} vs {(r.name, r.num_trials)}; combine only "
+                "evaluations of the same split with the same protocol."
+            )
+    seeds = [r.meta.get("seed") for r in results]
+    env_index = np.concatenate([r.env_index for r in results])
+    stats = {
+        "num_resamples": first.summary.get("num_resamples", DEFAULT_NUM_RESAMPLES),
+        "seed": first.meta.get("seed", 0),
+    }
+
+    def stack(name: str) -> np.ndarray:
+        return np.concatenate([getattr(r, name) for r in results])
+
+    random_returns, random_summary = None, None
+    if all(r.random_returns is not None for r in results):
+        random_returns = stack("random_returns")
+        random_summary = summarize(random_returns, env_index, first.env_names, **stats)
+    returns = stack("returns")
+    row_seed = [s for r, s in zip(results, seeds) for _ in range(len(r.env_index))]
+    return EvalResult(
+        name=first.name,
+        env_names=first.env_names,
+        env_index=env_index,
+        num_trials=first.num_trials,
+        returns=returns,
+        raw_returns=stack("raw_returns"),
+        length=stack("length"),
+        summary=summarize(returns, env_index, first.env_names, **stats),
+        random_returns=random_returns,
+        random_summary=random_summary,
+        meta={
+            **first.meta,
+            "num_tasks": len(env_index),
+            "num_seeds": len(results),
+            "seeds": seeds,
+            "row_seed": row_seed,
+        },
+    )

@@ -33,6 +33,7 @@ class TrainConfig:
 
     benchmark: str = "classic"  # benchmark name, one of projected_envs.benchmarks()
     seed: int = 0  # seed of the run (network init, env and action noise)
+    num_seeds: int = 1  # seeds trained together (vmapped, one compile): seed, seed+1, ...
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)  # agent and PPO settings
     updates_per_chunk: int = 10  # PPO updates per jitted chunk (one progress/metrics step)
     checkpoint_every: int = 50  # updates between checkpoints (at chunk ends; also at the end)
@@ -44,7 +45,7 @@ class TrainConfig:
     deterministic_eval: bool = False  # evaluate the mean action instead of sampling
 
     def __post_init__(self) -> None:
-        positive = ("updates_per_chunk", "checkpoint_every", "keep_checkpoints")
+        positive = ("num_seeds", "updates_per_chunk", "checkpoint_every", "keep_checkpoints")
         positive += ("eval_per_env", "final_eval_per_env")
         for name in positive:
             if getattr(self, name) < 1:
@@ -52,6 +53,11 @@ class TrainConfig:
         for name in ("eval_every", "final_eval_trials", "seed"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TrainConfig: {name} must be >= 0, got {getattr(self, name)}.")
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The seed of each vmapped run: ``(seed, seed + 1, ..., seed + num_seeds - 1)``."""
+        return tuple(range(self.seed, self.seed + self.num_seeds))
 
     @property
     def num_updates(self) -> int:
