@@ -42,6 +42,7 @@ class TrainConfig:
     eval_per_env: int = 4  # tasks per env in the evaluations during training
     final_eval_per_env: int = 16  # tasks per env in the final evaluation
     final_eval_trials: int = 0  # trials per task in the final evaluation (0: the benchmark's)
+    extrapolation_trials: int = 0  # also evaluate with this many trials at the end (0: no)
     deterministic_eval: bool = False  # evaluate the mean action instead of sampling
 
     def __post_init__(self) -> None:
@@ -50,7 +51,7 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig: {name} must be >= 1, got {getattr(self, name)}.")
-        for name in ("eval_every", "final_eval_trials", "seed"):
+        for name in ("eval_every", "final_eval_trials", "extrapolation_trials", "seed"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TrainConfig: {name} must be >= 0, got {getattr(self, name)}.")
 

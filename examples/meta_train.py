@@ -598,6 +598,40 @@ def final_report(config: TrainConfig, run_dir: Path, state: RunnerState) -> dict
             f.write("\nper seed\n" + table + "\n")
     for path in (*paths.values(), curve):
         print(f"wrote {path}")
+    if config.extrapolation_trials:
+        extrapolation_report(config, run_dir, state, header)
+    return evals
+
+
+def extrapolation_report(
+    config: TrainConfig, run_dir: Path, state: RunnerState, header: dict[str, Any]
+) -> dict[str, EvalResult]:
+    """Evaluate every split with ``extrapolation_trials`` trials per task (past the training
+    horizon, e.g. 2x K); write ``extrapolation_eval.json``, its table and in-context plot."""
+    bench = benchmark(config.benchmark)
+    evals, per_seed = evaluate_seeds(
+        config,
+        bench,
+        state.train_state.params,
+        config.final_eval_per_env,
+        num_trials=config.extrapolation_trials,
+        with_random=True,
+        num_resamples=2000,
+    )
+    header = {**header, "num_trials": config.extrapolation_trials}
+    if config.num_seeds > 1:
+        header["per_seed"] = per_seed_summary(config, per_seed)
+    paths = write_eval_report(
+        run_dir,
+        evals,
+        header=header,
+        train_trials=bench.train.num_trials,
+        prefix="extrapolation_",
+    )
+    print(f"extrapolation to {config.extrapolation_trials} trials per task:")
+    print(format_table(evals, per_env=False))
+    for path in paths.values():
+        print(f"wrote {path}")
     return evals
 
 

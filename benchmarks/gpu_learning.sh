@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# In-context learning at GPU scale in one prepared run (<= 10 minutes on one H100, install and
+# compilation included): the gpu preset for S5, GRU and memoryless, NUM_SEEDS seeds each.
+#
+#   bash benchmarks/gpu_learning.sh OUT_DIR           # on the GPU host, from the repo root
+#   bash benchmarks/gpu_learning.sh OUT_DIR --tiny    # the same code path at CPU-sized shapes
+#
+# Writes OUT_DIR/<memory>/ (the run folder: eval.json, metrics.jsonl, learning_curve.png,
+# in_context.png, extrapolation_eval.json with 2x the training trials, ...) for each memory,
+# and OUT_DIR/summary.json (benchmarks/learning_summary.py: per memory and split, mean return
+# and in-context gain with 95% CIs over seeds x tasks, random reference, env steps trained,
+# steps/s).
+#
+# Sizing: each run trains for about RUN_SECONDS (default 100 s) after compilation. Its
+# total_timesteps (per seed) is RUN_SECONDS x an env-steps/s estimate (all seeds together) /
+# NUM_SEEDS, in whole updates. The first run uses SPS (default 200000: unmeasured, a guess
+# for S5 at the preset's sizes with 3 seeds on an H100; if gpu_check.sh ran on this machine,
+# pass its training steps/s times ~2 for 3 seeds) and every later run the steps/s measured by
+# the run before it (median of its metrics rows, compilation excluded); SPS_<MEMORY> (e.g.
+# SPS_GRU) overrides the estimate of one memory.
+#
+# Environment variables: MEMORIES ("s5 gru none"), NUM_SEEDS (3), RUN_SECONDS (100), SPS,
+# TRAIN_FLAGS (extra meta_train.py flags, after the defaults), INSTALL (1: pip install -e .
+# first, with "jax[cuda12]" on an NVIDIA host whose jax sees no GPU), PYTHON (python3).
+set -uo pipefail
+
+OUT_DIR=${1:?usage: gpu_learning.sh OUT_DIR [--tiny]}
+TINY=0
+[[ "${2:-}" == "--tiny" ]] && TINY=1
+PY=${PYTHON:-python3}
+cd "$(dirname "$0")/.."
+mkdir -p "$OUT_DIR"
+OUT_DIR=$(cd "$OUT_DIR" && pwd)
+START=$(date +%s)
+
+if [[ $TINY == 1 ]]; then
+  : "${RUN_SECONDS:=20}" "${SPS:=2000}" "${INSTALL:=0}"
+  : "${TRAIN_FLAGS:=--num-envs 8 --num-steps 16 --update-epochs 1 --num-minibatches 2 --encoder-sizes 16 --head-sizes 16 --s5-state-size 8 --s5-num-layers 1 --updates-per-chunk 2 --eval-every 1 --eval-per-env 2 --final-eval-per-env 2}"
+fi
+: "${MEMORIES:=s5 gru none}" "${NUM_SEEDS:=3}" "${RUN_SECONDS:=100}" "${SPS:=200000}"
+: "${TRAIN_FLAGS:=--eval-every 4}" "${INSTALL:=1}"
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+log() { echo "[gpu_learning $(($(date +%s) - START)) s] $*"; }
+
+if [[ $INSTALL == 1 ]]; then
+  log "installing (README's command)"
+  if command -v nvidia-smi >/dev/null && ! $PY -c "import jax; assert jax.default_backend() == 'gpu'" 2>/dev/null; then
+    $PY -m pip install -q "jax[cuda12]" >"$OUT_DIR/install.log" 2>&1
+  fi
+  $PY -m pip install -q -e . >>"$OUT_DIR/install.log" 2>&1 || log "install failed (see install.log)"
+fi
+$PY -c "import jax; print('jax', jax.__version__, jax.devices())" | tee "$OUT_DIR/devices.txt"
+
+# steps per update (per seed) and trials per task K of the preset with TRAIN_FLAGS
+# shellcheck disable=SC2086
+read -r PER_UPDATE TRIALS < <($PY - $TRAIN_FLAGS <<'EOF'
+import sys
+sys.path.insert(0, "examples")
+import meta_train
+from projected_envs.benchmarks import benchmark
+config = meta_train.parse_args(["--preset", "gpu", *sys.argv[1:]]).config
+print(config.ppo.steps_per_update, benchmark(config.benchmark).train.num_trials)
+EOF
+)
+log "steps per update ${PER_UPDATE}, ${TRIALS} trials per task; extrapolation to $((2 * TRIALS))"
+
+estimate=$SPS
+for memory in $MEMORIES; do
+  var="SPS_${memory^^}"
+  sps=${!var:-$estimate}
+  total=$($PY benchmarks/learning_summary.py --size "$sps" "$RUN_SECONDS" "$PER_UPDATE" "$NUM_SEEDS")
+  log "$memory: ${NUM_SEEDS} seeds x ${total} env steps (estimate ${sps} steps/s)"
+  rm -rf "${OUT_DIR:?}/$memory"
+  # shellcheck disable=SC2086
+  $PY examples/meta_train.py --preset gpu --memory "$memory" --num-seeds "$NUM_SEEDS" \
+    --total-timesteps "$total" --extrapolation-trials $((2 * TRIALS)) --no-progress \
+    --out-dir "$OUT_DIR/$memory" $TRAIN_FLAGS >"$OUT_DIR/$memory.log" 2>&1 ||
+    log "$memory failed (see $memory.log)"
+  measured=$($PY benchmarks/learning_summary.py --steps-per-s-of "$OUT_DIR/$memory" 2>/dev/null)
+  [[ -n "$measured" && "$measured" != "0" ]] && estimate=${measured%.*}
+  log "$memory done; measured ${measured:-?} steps/s"
+done
+
+$PY benchmarks/learning_summary.py "$OUT_DIR" >/dev/null && log "wrote $OUT_DIR/summary.json"
+log "total wall time $(($(date +%s) - START)) s"
