@@ -14,14 +14,14 @@ Every env of the task set must put the same number of slots on each device (the 
 one group of slots per env, with the group as its leading axis), so :func:`check_env_split`
 refuses a ``num_envs`` whose groups do not divide by the device count, naming valid values.
 
-Multi-host: :func:`initialize_distributed` wraps :func:`jax.distributed.initialize`; after it,
-``jax.devices()`` lists the devices of every process and the same code runs on each process
-(single program, multiple data).
+Multi-host: after :func:`jax.distributed.initialize` (``examples/multihost.py``),
+``jax.devices()`` lists the devices of every process, the mesh spans them, and the same code
+runs on each process (single program, multiple data); :func:`place` and :func:`host_copy`
+move values between host memory and such global arrays.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,16 +38,12 @@ __all__ = [
     "check_env_split",
     "env_mesh",
     "host_copy",
-    "initialize_distributed",
     "place",
     "runner_shardings",
     "valid_num_envs",
 ]
 
 AXIS = "envs"  # the mesh axis the env slots are split along
-
-# Environment variables that mark a cluster jax.distributed.initialize() can auto-detect.
-_CLUSTER_VARS = ("SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE", "JAX_COORDINATOR_ADDRESS")
 
 
 def env_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
@@ -139,31 +135,3 @@ def host_copy(tree: Any) -> Any:
         return np.asarray(x)
 
     return jax.tree.map(one, tree)
-
-
-def initialize_distributed(
-    coordinator_address: str | None = None,
-    num_processes: int | None = None,
-    process_id: int | None = None,
-) -> bool:
-    """Join a multi-process job (:func:`jax.distributed.initialize`) when one is configured.
-
-    With any argument given, all three are passed on (the missing ones auto-detected by JAX).
-    With none, JAX's cluster auto-detection runs only where a cluster is recognisable (SLURM,
-    Open MPI, or ``JAX_COORDINATOR_ADDRESS`` set); otherwise this is a single-process run.
-    On CPU the collectives use gloo. Must run before any other JAX call.
-
-    Returns:
-        True when a multi-process job was initialised.
-    """
-    explicit = any(v is not None for v in (coordinator_address, num_processes, process_id))
-    if not explicit and not any(os.environ.get(v) for v in _CLUSTER_VARS):
-        return False
-    if jax.config.jax_platforms in ("cpu",) or os.environ.get("JAX_PLATFORMS") == "cpu":
-        jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(
-        coordinator_address=coordinator_address,
-        num_processes=num_processes,
-        process_id=process_id,
-    )
-    return jax.process_count() > 1

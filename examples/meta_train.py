@@ -25,6 +25,9 @@ and ``--process-id`` join a multi-host job (docs/main_job.md, "Scaling out").
 
 from __future__ import annotations
 
+# Joins a multi-process job named on the command line before gymnax computes at import time.
+import multihost  # isort: skip
+
 import argparse
 import dataclasses
 import datetime
@@ -64,7 +67,6 @@ from agents.sharding import (
     check_env_split,
     env_mesh,
     host_copy,
-    initialize_distributed,
     place,
     runner_shardings,
 )
@@ -655,7 +657,7 @@ def main(argv: Sequence[str] | None = None) -> RunResult:
     """Entry point: parse ``argv`` (default ``sys.argv[1:]``), join a multi-process job if
     configured, and :func:`run`."""
     args = parse_args(argv)
-    initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
+    multihost.initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
     return run(args)
 
 

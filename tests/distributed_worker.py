@@ -19,15 +19,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
-import meta_train
+import meta_train  # joins the job of the command line (examples/multihost.py) first
 
-from agents.sharding import host_copy, initialize_distributed
+from agents.sharding import host_copy
 
 
 def main(argv: list[str]) -> None:
     out, flags = Path(argv[0]), argv[1:]
     args = meta_train.parse_args(flags)
-    initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
     run_dir = meta_train.prepare_run_dir(args)
     state, finished = meta_train.train_loop(args, run_dir)
     leaves = jax.tree.leaves(host_copy(state.train_state.params))
