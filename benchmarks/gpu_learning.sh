@@ -34,8 +34,8 @@ OUT_DIR=$(cd "$OUT_DIR" && pwd)
 START=$(date +%s)
 
 if [[ $TINY == 1 ]]; then
-  : "${RUN_SECONDS:=20}" "${SPS:=2000}" "${INSTALL:=0}"
-  : "${TRAIN_FLAGS:=--num-envs 8 --num-steps 16 --update-epochs 1 --num-minibatches 2 --encoder-sizes 16 --head-sizes 16 --s5-state-size 8 --s5-num-layers 1 --updates-per-chunk 2 --eval-every 1 --eval-per-env 2 --final-eval-per-env 2}"
+  : "${RUN_SECONDS:=20}" "${SPS:=300}" "${INSTALL:=0}"
+  : "${TRAIN_FLAGS:=--num-envs 8 --num-steps 16 --update-epochs 1 --num-minibatches 2 --encoder-sizes 16 --head-sizes 16 --s5-state-size 8 --s5-num-layers 1 --updates-per-chunk 2 --eval-every 4 --eval-per-env 2 --final-eval-per-env 2}"
 fi
 : "${MEMORIES:=s5 gru none}" "${NUM_SEEDS:=3}" "${RUN_SECONDS:=100}" "${SPS:=200000}"
 : "${TRAIN_FLAGS:=--eval-every 4}" "${INSTALL:=1}"
