@@ -11,15 +11,19 @@
 # and in-context gain with 95% CIs over seeds x tasks, random reference, env steps trained,
 # steps/s).
 #
-# Sizing: each run trains for about RUN_SECONDS (default 100 s) after compilation. Its
-# total_timesteps (per seed) is RUN_SECONDS x an env-steps/s estimate (all seeds together) /
+# Sizing: the whole script aims to end TOTAL_SECONDS (default 570) after it starts. Each run
+# trains for T seconds after compilation, T = min(RUN_SECONDS (default 100), remaining time /
+# runs left - overhead), where the overhead (compilation, evaluations; default OVERHEAD=100 s)
+# is measured on each run for the next (its wall time minus its seconds in training chunks).
+# Its total_timesteps (per seed) is T x an env-steps/s estimate (all seeds together) /
 # NUM_SEEDS, in whole updates. The first run uses SPS (default 200000: unmeasured, a guess
 # for S5 at the preset's sizes with 3 seeds on an H100; if gpu_check.sh ran on this machine,
 # pass its training steps/s times ~2 for 3 seeds) and every later run the steps/s measured by
 # the run before it (median of its metrics rows, compilation excluded); SPS_<MEMORY> (e.g.
 # SPS_GRU) overrides the estimate of one memory.
 #
-# Environment variables: MEMORIES ("s5 gru none"), NUM_SEEDS (3), RUN_SECONDS (100), SPS,
+# Environment variables: MEMORIES ("s5 gru none"), NUM_SEEDS (3), RUN_SECONDS, TOTAL_SECONDS,
+# OVERHEAD, SPS,
 # TRAIN_FLAGS (extra meta_train.py flags, after the defaults), INSTALL (1: pip install -e .
 # first, with "jax[cuda12]" on an NVIDIA host whose jax sees no GPU), PYTHON (python3).
 set -uo pipefail
@@ -34,11 +38,13 @@ OUT_DIR=$(cd "$OUT_DIR" && pwd)
 START=$(date +%s)
 
 if [[ $TINY == 1 ]]; then
-  : "${RUN_SECONDS:=20}" "${SPS:=300}" "${INSTALL:=0}"
+  : "${RUN_SECONDS:=20}" "${SPS:=300}" "${INSTALL:=0}" "${TOTAL_SECONDS:=1200}"
   : "${TRAIN_FLAGS:=--num-envs 8 --num-steps 16 --update-epochs 1 --num-minibatches 2 --encoder-sizes 16 --head-sizes 16 --s5-state-size 8 --s5-num-layers 1 --updates-per-chunk 2 --eval-every 4 --eval-per-env 2 --final-eval-per-env 2}"
 fi
 : "${MEMORIES:=s5 gru none}" "${NUM_SEEDS:=3}" "${RUN_SECONDS:=100}" "${SPS:=200000}"
-: "${TRAIN_FLAGS:=--eval-every 4}" "${INSTALL:=1}"
+: "${TOTAL_SECONDS:=570}" "${OVERHEAD:=100}"
+# the final evaluation bank = the one during training: one evaluator compilation serves both
+: "${TRAIN_FLAGS:=--eval-every 4 --eval-per-env 32 --final-eval-per-env 32}" "${INSTALL:=1}"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 log() { echo "[gpu_learning $(($(date +%s) - START)) s] $*"; }
 
@@ -65,11 +71,19 @@ EOF
 log "steps per update ${PER_UPDATE}, ${TRIALS} trials per task; extrapolation to $((2 * TRIALS))"
 
 estimate=$SPS
-for memory in $MEMORIES; do
+overhead=$OVERHEAD
+read -ra memories <<<"$MEMORIES"
+left=${#memories[@]}
+for memory in "${memories[@]}"; do
   var="SPS_${memory^^}"
   sps=${!var:-$estimate}
-  total=$($PY benchmarks/learning_summary.py --size "$sps" "$RUN_SECONDS" "$PER_UPDATE" "$NUM_SEEDS")
-  log "$memory: ${NUM_SEEDS} seeds x ${total} env steps (estimate ${sps} steps/s)"
+  remaining=$((TOTAL_SECONDS - ($(date +%s) - START)))
+  seconds=$((remaining / left - overhead))
+  ((seconds > RUN_SECONDS)) && seconds=$RUN_SECONDS
+  ((seconds < 10)) && seconds=10
+  total=$($PY benchmarks/learning_summary.py --size "$sps" "$seconds" "$PER_UPDATE" "$NUM_SEEDS")
+  log "$memory: ${NUM_SEEDS} seeds x ${total} env steps (~${seconds} s at ${sps} steps/s)"
+  run_start=$(date +%s)
   rm -rf "${OUT_DIR:?}/$memory"
   # shellcheck disable=SC2086
   $PY examples/meta_train.py --preset gpu --memory "$memory" --num-seeds "$NUM_SEEDS" \
@@ -78,7 +92,10 @@ for memory in $MEMORIES; do
     log "$memory failed (see $memory.log)"
   measured=$($PY benchmarks/learning_summary.py --steps-per-s-of "$OUT_DIR/$memory" 2>/dev/null)
   [[ -n "$measured" && "$measured" != "0" ]] && estimate=${measured%.*}
-  log "$memory done; measured ${measured:-?} steps/s"
+  trained=$($PY benchmarks/learning_summary.py --train-seconds-of "$OUT_DIR/$memory" 2>/dev/null)
+  overhead=$(($(date +%s) - run_start - ${trained:-0}))
+  left=$((left - 1))
+  log "$memory done in $(($(date +%s) - run_start)) s; ${measured:-?} steps/s, overhead ${overhead} s"
 done
 
 $PY benchmarks/learning_summary.py "$OUT_DIR" >/dev/null && log "wrote $OUT_DIR/summary.json"

@@ -93,10 +93,16 @@ def main(argv: list[str] | None = None) -> None:
         help="print total_timesteps for this budget instead",
     )
     p.add_argument("--steps-per-s-of", type=Path, help="print the median steps/s of a run")
+    p.add_argument("--train-seconds-of", type=Path, help="print a run's seconds in chunks")
     args = p.parse_args(argv)
     if args.size:
         sps, seconds, per_update, seeds = args.size
         print(size_total_timesteps(sps, seconds, int(per_update), int(seeds)))
+        return
+    if args.train_seconds_of:
+        path = args.train_seconds_of / "metrics.jsonl"
+        rows = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+        print(round(sum(r.get("chunk_seconds", 0.0) for r in rows)))
         return
     if args.steps_per_s_of:
         print(run_summary(args.steps_per_s_of)["steps_per_s"] or 0)

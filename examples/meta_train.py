@@ -161,7 +161,8 @@ def prepare_run_dir(args: Args) -> Path:
 # ------------------------------------------------------------------------- compiled pieces
 @functools.lru_cache(maxsize=8)
 def programs(config: TrainConfig) -> tuple[Callable, Callable[[RunnerState, int], Any]]:
-    """``(init, chunk)``: ``init(keys)`` and ``chunk(runner_state, n)`` (n static), unjitted.
+    """``(init, chunk)``: jitted ``init(keys)``, and ``chunk(runner_state, n)`` (n static; jitted
+    with the run's shardings by :func:`compiled_chunk`).
 
     With ``num_seeds > 1`` both are vmapped over a leading seed axis (``keys [S, 2]``, every
     state leaf ``[S, ...]``, metrics ``[S, n, ...]``): all seeds run in one program, one
@@ -175,7 +176,7 @@ def programs(config: TrainConfig) -> tuple[Callable, Callable[[RunnerState, int]
         run = functools.partial(scan_updates, update, num_updates=n)
         return jax.vmap(run)(state) if config.num_seeds > 1 else run(state)
 
-    return (jax.vmap(init) if config.num_seeds > 1 else init), chunk
+    return jax.jit(jax.vmap(init) if config.num_seeds > 1 else init), chunk
 
 
 def init_keys(config: TrainConfig) -> jax.Array:
@@ -195,7 +196,7 @@ def job_mesh(config: TrainConfig) -> Mesh | None:
 
 def initial_state(config: TrainConfig, mesh: Mesh | None) -> RunnerState:
     """The freshly initialised runner state, placed on the mesh (env slots split)."""
-    state = jax.jit(programs(config)[0])(init_keys(config))
+    state = programs(config)[0](init_keys(config))
     if mesh is None:
         return state
     return place(state, runner_shardings(state, mesh, seed_axis=config.num_seeds > 1))
