@@ -8,6 +8,7 @@
 # fails or times out is recorded as null with its log under OUT_DIR/logs/):
 #   1. agent_speed   benchmarks/agent_speed.py at the paper's sizes: 64 envs x 1024 steps,
 #                    30 epochs x 8 minibatches, S5 / GRU / LSTM: steps/s and compile s
+#                    (median of 2 updates)
 #   2. env_throughput benchmarks/vec_env.py (the full task stack in a VecEnv, wall clock) for
 #                    classic and dmc-lu2023 at 4096 and 16384 envs
 #   3. training      examples/meta_train.py --preset gpu for ~TRAIN_SECONDS (default 120 s
@@ -22,6 +23,11 @@
 #   INSTALL  1: install with the README's command first (pip install -e ".[dmc]"; on an NVIDIA
 #            host without a GPU jax, first pip install "jax[cuda12]"), 0: use the environment
 #   PYTHON  the interpreter (default python3)
+#   DEADLINE  seconds after the start by which every part has ended (default 460, so that the
+#            whole script ends inside 8 minutes); a part's limit is cut to the time left, and
+#            a part with under 15 s left is skipped (null in the JSON)
+#   LIMIT_SCALE  multiplies every part's time limit (default 1; 4 with --tiny: a loaded CPU
+#            compiles slowly)
 set -uo pipefail
 
 OUT_DIR=${1:?usage: gpu_check.sh OUT_DIR [--tiny]}
@@ -38,10 +44,11 @@ if [[ $TINY == 1 ]]; then
   : "${ENV_SIZES:=16 32}" "${ENV_STEPS:=10}" "${TRAIN_SECONDS:=20}" "${MEMORY_MAX_LEN:=64}"
   : "${TRAIN_FLAGS:=--num-envs 8 --num-steps 16 --update-epochs 1 --num-minibatches 2 --encoder-sizes 16 --head-sizes 16 --s5-state-size 8 --s5-num-layers 1 --updates-per-chunk 2}"
   : "${SCALING_FLAGS:=--envs-per-device 8 --num-steps 16 --update-epochs 1 --num-minibatches 2 --repeats 1 --memory gru}"
-  : "${INSTALL:=0}"
+  : "${INSTALL:=0}" "${LIMIT_SCALE:=4}"
 fi
 : "${AGENT_FLAGS:=}" "${ENV_SIZES:=4096 16384}" "${ENV_STEPS:=200}" "${TRAIN_SECONDS:=120}"
 : "${TRAIN_FLAGS:=}" "${SCALING_FLAGS:=}" "${MEMORY_MAX_LEN:=4096}" "${INSTALL:=1}"
+: "${LIMIT_SCALE:=1}" "${DEADLINE:=$((460 * LIMIT_SCALE))}"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 log() { echo "[gpu_check $(($(date +%s) - START)) s] $*"; }
@@ -58,8 +65,14 @@ $PY -c "import jax; print('jax', jax.__version__, jax.devices())" | tee "$OUT_DI
 
 # Run a part: NAME SECONDS CMD...; its stdout's last line (a JSON object) goes to parts/NAME.json.
 run_part() {
-  local name=$1 seconds=$2
+  local name=$1 seconds=$(($2 * LIMIT_SCALE))
   shift 2
+  local left=$((DEADLINE - ($(date +%s) - START)))
+  ((seconds > left)) && seconds=$left
+  if ((seconds < 15)); then
+    log "$name skipped: the ${DEADLINE} s deadline is near"
+    return
+  fi
   log "$name (limit ${seconds} s): $*"
   mkdir -p "$OUT_DIR/parts"
   timeout --kill-after=10 "$seconds" "$@" >"$OUT_DIR/logs/$name.log" 2>&1
@@ -70,22 +83,26 @@ run_part() {
 
 # ---------------------------------------------------------------------------- 1. agent
 # shellcheck disable=SC2086
-run_part agent_speed 150 $PY benchmarks/agent_speed.py --memories s5,gru,lstm $AGENT_FLAGS
+run_part agent_speed 150 $PY benchmarks/agent_speed.py --memories s5,gru,lstm --repeats 2 \
+  $AGENT_FLAGS
 
 # ----------------------------------------------------------------------------- 2. envs
 for bench in classic dmc-lu2023; do
   for n in $ENV_SIZES; do
-    run_part "env_${bench}_${n}" 60 $PY benchmarks/vec_env.py --benchmark "$bench" \
+    run_part "env_${bench}_${n}" 45 $PY benchmarks/vec_env.py --benchmark "$bench" \
       --num-envs "$n" --steps "$ENV_STEPS" --repeats 3 --clock wall
   done
 done
 
 # ------------------------------------------------------------------------- 3. training
 # Train until TRAIN_SECONDS after the first chunk compiled, then stop; steps/s from the rows.
+# (cut so that the parts after it keep about 150 s before the deadline)
+left=$((DEADLINE - ($(date +%s) - START) - 150 * LIMIT_SCALE - 60 * LIMIT_SCALE))
+((TRAIN_SECONDS > left)) && TRAIN_SECONDS=$((left > 20 ? left : 20))
 log "training: gpu preset for ~${TRAIN_SECONDS} s"
 rm -rf "$OUT_DIR/train_run"
 # shellcheck disable=SC2086
-timeout --kill-after=10 $((TRAIN_SECONDS + 120)) $PY examples/meta_train.py --preset gpu \
+timeout --kill-after=10 $((TRAIN_SECONDS + 120 * LIMIT_SCALE)) $PY examples/meta_train.py --preset gpu \
   --eval-every 0 --no-progress --out-dir "$OUT_DIR/train_run" $TRAIN_FLAGS \
   >"$OUT_DIR/logs/training.log" 2>&1 &
 TRAIN_PID=$!
@@ -126,11 +143,11 @@ grep -h "compiled a chunk" "$OUT_DIR/logs/training.log" | head -1
 
 # -------------------------------------------------------------------------- 4. scaling
 # shellcheck disable=SC2086
-run_part scaling 120 $PY benchmarks/scaling.py $SCALING_FLAGS
+run_part scaling 90 $PY benchmarks/scaling.py $SCALING_FLAGS
 
 # ------------------------------------------------------------------- 5. memory scaling
 if [[ -f benchmarks/memory_scaling.py ]]; then
-  run_part memory_scaling 90 $PY benchmarks/memory_scaling.py --max-len "$MEMORY_MAX_LEN" \
+  run_part memory_scaling 60 $PY benchmarks/memory_scaling.py --max-len "$MEMORY_MAX_LEN" \
     --json "$OUT_DIR/parts/memory_scaling_full.json"
 fi
 
