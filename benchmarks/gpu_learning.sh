@@ -22,8 +22,11 @@
 # the run before it (median of its metrics rows, compilation excluded); SPS_<MEMORY> (e.g.
 # SPS_GRU) overrides the estimate of one memory.
 #
+# Each run is evaluated EVALS (default 4) times during training, however long it is, so the
+# overhead does not grow with the run.
+#
 # Environment variables: MEMORIES ("s5 gru none"), NUM_SEEDS (3), RUN_SECONDS, TOTAL_SECONDS,
-# OVERHEAD, SPS,
+# OVERHEAD, EVALS, SPS,
 # TRAIN_FLAGS (extra meta_train.py flags, after the defaults), INSTALL (1: pip install -e .
 # first, with "jax[cuda12]" on an NVIDIA host whose jax sees no GPU), PYTHON (python3).
 set -uo pipefail
@@ -39,12 +42,12 @@ START=$(date +%s)
 
 if [[ $TINY == 1 ]]; then
   : "${RUN_SECONDS:=20}" "${SPS:=300}" "${INSTALL:=0}" "${TOTAL_SECONDS:=1200}"
-  : "${TRAIN_FLAGS:=--num-envs 8 --num-steps 16 --update-epochs 1 --num-minibatches 2 --encoder-sizes 16 --head-sizes 16 --s5-state-size 8 --s5-num-layers 1 --updates-per-chunk 2 --eval-every 4 --eval-per-env 2 --final-eval-per-env 2}"
+  : "${TRAIN_FLAGS:=--num-envs 8 --num-steps 16 --update-epochs 1 --num-minibatches 2 --encoder-sizes 16 --head-sizes 16 --s5-state-size 8 --s5-num-layers 1 --updates-per-chunk 2 --eval-per-env 2 --final-eval-per-env 2}"
 fi
 : "${MEMORIES:=s5 gru none}" "${NUM_SEEDS:=3}" "${RUN_SECONDS:=100}" "${SPS:=200000}"
 : "${TOTAL_SECONDS:=570}" "${OVERHEAD:=100}"
 # the final evaluation bank = the one during training: one evaluator compilation serves both
-: "${TRAIN_FLAGS:=--eval-every 4 --eval-per-env 32 --final-eval-per-env 32}" "${INSTALL:=1}"
+: "${TRAIN_FLAGS:=--eval-per-env 32 --final-eval-per-env 32}" "${INSTALL:=1}" "${EVALS:=4}"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 log() { echo "[gpu_learning $(($(date +%s) - START)) s] $*"; }
 
@@ -59,13 +62,14 @@ $PY -c "import jax; print('jax', jax.__version__, jax.devices())" | tee "$OUT_DI
 
 # steps per update (per seed) and trials per task K of the preset with TRAIN_FLAGS
 # shellcheck disable=SC2086
-read -r PER_UPDATE TRIALS < <($PY - $TRAIN_FLAGS <<'EOF'
+read -r PER_UPDATE TRIALS PER_CHUNK < <($PY - $TRAIN_FLAGS <<'EOF'
 import sys
 sys.path.insert(0, "examples")
 import meta_train
 from projected_envs.benchmarks import benchmark
 config = meta_train.parse_args(["--preset", "gpu", *sys.argv[1:]]).config
-print(config.ppo.steps_per_update, benchmark(config.benchmark).train.num_trials)
+print(config.ppo.steps_per_update, benchmark(config.benchmark).train.num_trials,
+      config.updates_per_chunk)
 EOF
 )
 log "steps per update ${PER_UPDATE}, ${TRIALS} trials per task; extrapolation to $((2 * TRIALS))"
@@ -82,13 +86,18 @@ for memory in "${memories[@]}"; do
   ((seconds > RUN_SECONDS)) && seconds=$RUN_SECONDS
   ((seconds < 10)) && seconds=10
   total=$($PY benchmarks/learning_summary.py --size "$sps" "$seconds" "$PER_UPDATE" "$NUM_SEEDS")
-  log "$memory: ${NUM_SEEDS} seeds x ${total} env steps (~${seconds} s at ${sps} steps/s)"
+  # EVALS evaluations during training whatever the length, so the overhead stays constant
+  chunks=$(((total / PER_UPDATE + PER_CHUNK - 1) / PER_CHUNK))
+  eval_every=$((chunks / EVALS > 1 ? chunks / EVALS : 1))
+  log "$memory: ${NUM_SEEDS} seeds x ${total} env steps (~${seconds} s at ${sps} steps/s)," \
+    "${chunks} chunks, evaluated every ${eval_every}"
   run_start=$(date +%s)
   rm -rf "${OUT_DIR:?}/$memory"
   # shellcheck disable=SC2086
   $PY examples/meta_train.py --preset gpu --memory "$memory" --num-seeds "$NUM_SEEDS" \
     --total-timesteps "$total" --extrapolation-trials $((2 * TRIALS)) --no-progress \
-    --out-dir "$OUT_DIR/$memory" $TRAIN_FLAGS >"$OUT_DIR/$memory.log" 2>&1 ||
+    --out-dir "$OUT_DIR/$memory" $TRAIN_FLAGS --eval-every "$eval_every" \
+    >"$OUT_DIR/$memory.log" 2>&1 ||
     log "$memory failed (see $memory.log)"
   measured=$($PY benchmarks/learning_summary.py --steps-per-s-of "$OUT_DIR/$memory" 2>/dev/null)
   [[ -n "$measured" && "$measured" != "0" ]] && estimate=${measured%.*}
