@@ -9,15 +9,16 @@
 #   1. agent_speed   benchmarks/agent_speed.py at the paper's sizes: 64 envs x 1024 steps,
 #                    30 epochs x 8 minibatches, S5 / GRU / LSTM: steps/s and compile s
 #                    (median of 2 updates)
-#   2. env_throughput benchmarks/vec_env.py (the full task stack in a VecEnv, wall clock) for
-#                    classic and dmc-lu2023 at 4096 and 16384 envs
+#   2. env_throughput benchmarks/stack_throughput.py (the full task stack in a VecEnv, wall
+#                    clock, one compile per size) for classic and dmc-lu2023 at 4096 and
+#                    16384 envs
 #   3. training      examples/meta_train.py --preset gpu for ~TRAIN_SECONDS (default 120 s
 #                    after compilation): env steps/s from metrics.jsonl (compile excluded)
 #   4. scaling       benchmarks/scaling.py on the devices present
 #   5. memory_scaling benchmarks/memory_scaling.py --max-len T (only if the file exists)
 #
 # Sizes come from environment variables (the --tiny flag sets CPU-sized defaults for all):
-#   AGENT_FLAGS  extra flags of agent_speed.py     ENV_SIZES  "4096 16384"   ENV_STEPS  200
+#   AGENT_FLAGS  extra flags of agent_speed.py     ENV_SIZES  4096,16384   ENV_STEPS  200
 #   TRAIN_SECONDS  120     TRAIN_FLAGS  extra flags of meta_train.py (after --preset gpu)
 #   SCALING_FLAGS  flags of scaling.py            MEMORY_MAX_LEN  4096
 #   INSTALL  1: install with the README's command first (pip install -e ".[dmc]"; on an NVIDIA
@@ -41,12 +42,12 @@ START=$(date +%s)
 
 if [[ $TINY == 1 ]]; then
   : "${AGENT_FLAGS:=--num-envs 4 --num-steps 16 --update-epochs 1 --num-minibatches 2 --repeats 1}"
-  : "${ENV_SIZES:=16 32}" "${ENV_STEPS:=10}" "${TRAIN_SECONDS:=20}" "${MEMORY_MAX_LEN:=64}"
+  : "${ENV_SIZES:=16,32}" "${ENV_STEPS:=10}" "${TRAIN_SECONDS:=20}" "${MEMORY_MAX_LEN:=64}"
   : "${TRAIN_FLAGS:=--num-envs 8 --num-steps 16 --update-epochs 1 --num-minibatches 2 --encoder-sizes 16 --head-sizes 16 --s5-state-size 8 --s5-num-layers 1 --updates-per-chunk 2}"
   : "${SCALING_FLAGS:=--envs-per-device 8 --num-steps 16 --update-epochs 1 --num-minibatches 2 --repeats 1 --memory gru}"
   : "${INSTALL:=0}" "${LIMIT_SCALE:=4}"
 fi
-: "${AGENT_FLAGS:=}" "${ENV_SIZES:=4096 16384}" "${ENV_STEPS:=200}" "${TRAIN_SECONDS:=120}"
+: "${AGENT_FLAGS:=}" "${ENV_SIZES:=4096,16384}" "${ENV_STEPS:=200}" "${TRAIN_SECONDS:=120}"
 : "${TRAIN_FLAGS:=}" "${SCALING_FLAGS:=}" "${MEMORY_MAX_LEN:=4096}" "${INSTALL:=1}"
 : "${LIMIT_SCALE:=1}" "${DEADLINE:=$((460 * LIMIT_SCALE))}"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -88,10 +89,8 @@ run_part agent_speed 150 $PY benchmarks/agent_speed.py --memories s5,gru,lstm --
 
 # ----------------------------------------------------------------------------- 2. envs
 for bench in classic dmc-lu2023; do
-  for n in $ENV_SIZES; do
-    run_part "env_${bench}_${n}" 45 $PY benchmarks/vec_env.py --benchmark "$bench" \
-      --num-envs "$n" --steps "$ENV_STEPS" --repeats 3 --clock wall
-  done
+  run_part "env_${bench}" 75 $PY benchmarks/stack_throughput.py --benchmark "$bench" \
+    --num-envs "$ENV_SIZES" --steps "$ENV_STEPS" --repeats 3
 done
 
 # ------------------------------------------------------------------------- 3. training
