@@ -1,4 +1,4 @@
-"""Env steps/s of a benchmark's full task stack in a VecEnv, at large batch sizes (one compile each).
+"""Env steps/s of a benchmark's full task stack in a VecEnv at large batch sizes.
 
 For each ``--num-envs`` N: a :class:`~projected_envs.vec.VecEnv` of the benchmark's train split
 (every env's full stack: Normalize, projections, MetaEpisode; auto-reset and task resampling
