@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.train_seconds_of:
         path = args.train_seconds_of / "metrics.jsonl"
-        rows = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+        lines = path.read_text().splitlines() if path.is_file() else []
+        rows = [json.loads(line) for line in lines]
         print(round(sum(r.get("chunk_seconds", 0.0) for r in rows)))
         return
     if args.steps_per_s_of:
