@@ -12,7 +12,8 @@ Usage::
 
     python benchmarks/stack_throughput.py --benchmark classic --num-envs 4096,16384
 
-The last printed line is one JSON object ``{"benchmark", "device", "results": [...]}``.
+After each size, one JSON line ``{"benchmark", "device", "results": [...]}`` of the sizes done
+so far (the last line is the whole result, or what finished before a time limit).
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=3, help="timed rollouts (best kept)")
     args = p.parse_args(argv)
     device = jax.devices()[0]
-    results = []
+    results: list[dict[str, float]] = []
+    summary = {"benchmark": args.benchmark, "device": device.device_kind, "results": results}
     for n in (int(x) for x in args.num_envs.split(",") if x.strip()):
         r = measure(args.benchmark, n, args.steps, args.repeats)
         results.append(r)
@@ -80,8 +82,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{r['steps_per_s']:,.0f} env steps/s",
             flush=True,
         )
-    summary = {"benchmark": args.benchmark, "device": device.device_kind, "results": results}
-    print(json.dumps(summary))
+        print(json.dumps(summary), flush=True)  # so far: a time limit keeps what finished
 
 
 if __name__ == "__main__":
