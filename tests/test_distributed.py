@@ -136,7 +136,7 @@ def run_two_processes(out: Path, flags: list[str]) -> None:
 @pytest.mark.slow
 def test_two_processes_train_together_checkpoint_once_and_resume(one_device, tmp_path):
     run_dir = tmp_path / "run"
-    flags = [*FLAGS, "--out-dir", str(run_dir)]
+    flags = [*FLAGS, "--updates-per-chunk", "1", "--out-dir", str(run_dir)]  # stop after 1
     run_two_processes(tmp_path / "first.npz", [*flags, "--stop-after-updates", "1"])
     assert [p.name for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit()] == ["1"]
     resume = ["--resume", str(run_dir), "--no-progress"]
