@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from agents.networks import Hidden
@@ -35,7 +37,7 @@ from projected_envs.evaluation import (
     max_meta_episode_steps,
     rollout_policy,
 )
-from projected_envs.statistics import DEFAULT_NUM_RESAMPLES
+from projected_envs.statistics import DEFAULT_NUM_RESAMPLES, summarize
 from projected_envs.tasks import TaskSet
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "Evaluator",
     "NetworkPolicy",
     "Rollout",
+    "combine_seeds",
     "evaluate",
     "format_table",
     "get_evaluator",
@@ -206,4 +209,77 @@ def evaluate(
         with_random=with_random,
         max_steps=max_steps,
         num_resamples=num_resamples,
+    )
+
+
+# ------------------------------------------------------------------------------------ seeds
+def combine_seeds(results: Sequence[EvalResult]) -> EvalResult:
+    """One result over seeds x tasks: the seeds' evaluations stacked along the task axis.
+
+    Each result is one seed's evaluation of the same task bank (same task set, trials and
+    ``per_env``). Rows are stacked in the given order; ``meta["row_seed"]`` (``[S * T]``)
+    records the seed of each row (``meta["seed"]`` of its result) and ``meta["seeds"]`` the
+    seeds. The statistics are recomputed over all rows with the envs as strata, so the
+    bootstrap resamples seed-task pairs within each env (tasks of one env are exchangeable
+    across seeds).
+
+    Raises:
+        ValueError: no results, or results of different task sets, envs or trial counts.
+    """
+    results = list(results)
+    if not results:
+        raise ValueError("combine_seeds: no results to combine.")
+    first = results[0]
+    for r in results[1:]:
+        if (r.name, r.env_names, r.num_trials) != (first.name, first.env_names, first.num_trials):
+            raise ValueError(
+                "combine_seeds: results differ in task set, envs or trials: "
+                f"{(first.name, first.num_trials)} vs {(r.name, r.num_trials)}; combine only "
+                "evaluations of the same split with the same protocol."
+            )
+    seeds = [r.meta.get("seed") for r in results]
+    env_index = np.concatenate([r.env_index for r in results])
+    stats = {
+        "num_resamples": first.summary.get("num_resamples", DEFAULT_NUM_RESAMPLES),
+        "seed": first.meta.get("seed", 0),
+    }
+
+    def stack(name: str) -> np.ndarray:
+        return np.concatenate([getattr(r, name) for r in results])
+
+    random_returns, random_summary = None, None
+    if all(r.random_returns is not None for r in results):
+        random_returns = stack("random_returns")
+        random_summary = summarize(random_returns, env_index, first.env_names, **stats)
+    returns = stack("returns")
+    normalized, normalized_summary = None, None
+    if all(r.normalized is not None for r in results):  # per seed: its own random mean
+        normalized = stack("normalized")
+        normalized_summary = summarize(normalized, env_index, first.env_names, **stats)
+    random_raw = None
+    if all(r.random_raw_returns is not None for r in results):
+        random_raw = stack("random_raw_returns")
+    row_seed = [s for r, s in zip(results, seeds) for _ in range(len(r.env_index))]
+    return EvalResult(
+        name=first.name,
+        env_names=first.env_names,
+        env_index=env_index,
+        num_trials=first.num_trials,
+        returns=returns,
+        raw_returns=stack("raw_returns"),
+        length=stack("length"),
+        summary=summarize(returns, env_index, first.env_names, **stats),
+        random_returns=random_returns,
+        random_summary=random_summary,
+        meta={
+            **first.meta,
+            "num_tasks": len(env_index),
+            "num_seeds": len(results),
+            "seeds": seeds,
+            "row_seed": row_seed,
+        },
+        random_raw_returns=random_raw,
+        normalized=normalized,
+        normalized_summary=normalized_summary,
+        references=first.references,
     )

@@ -30,7 +30,8 @@ def plot_learning_curve(
     Args:
         rows: ``metrics.jsonl`` rows; each has ``"env_steps"`` and, for evaluated chunks,
             ``"eval/<split>/mean"`` (return per trial, averaged over tasks and trials) and
-            ``"eval/<split>/mean_ci"`` ``[lo, hi]``. Rows may also carry
+            ``"eval/<split>/mean_ci"`` ``[lo, hi]``; with several seeds
+            ``"eval/<split>/mean_per_seed"`` (drawn as thin lines). Rows may also carry
             ``"rollout/return_per_trial"``, the training rollouts' mean return per trial.
         path: PNG file to write.
         splits: which splits to draw.
@@ -57,6 +58,7 @@ def plot_learning_curve(
         ys = [r[f"eval/{split}/mean"] for r in points]
         color = SPLIT_COLORS.get(split)
         ax.plot(xs, ys, marker="o", ms=3, color=color, label=split)
+        _plot_seeds(ax, xs, [r.get(f"eval/{split}/mean_per_seed") for r in points], color)
         cis = [r.get(f"eval/{split}/mean_ci") for r in points]
         if all(ci is not None for ci in cis):
             ax.fill_between(xs, [c[0] for c in cis], [c[1] for c in cis], color=color, alpha=0.2)
@@ -75,6 +77,7 @@ def plot_in_context_curve(
     random_summaries: Mapping[str, Mapping[str, Any]] | None = None,
     train_trials: int | None = None,
     title: str = "",
+    seed_curves: Mapping[str, Sequence[Sequence[float]]] | None = None,
 ) -> Path:
     """Return per trial index with 95% CIs, one line per split: the in-context learning curve.
 
@@ -86,6 +89,8 @@ def plot_in_context_curve(
         train_trials: trials per task seen in training; a vertical line marks it when the
             evaluation runs longer (extrapolation).
         title: figure title.
+        seed_curves: split name -> per-trial mean of each seed (``[S][K]``), drawn as thin
+            lines in the split's colour: the seed spread.
 
     Returns:
         The path written.
@@ -101,6 +106,8 @@ def plot_in_context_curve(
         ax.plot(trials, curve["mean"], marker="o", ms=3, color=color, label=split)
         lo, hi = curve["mean_ci"]
         ax.fill_between(trials, lo, hi, color=color, alpha=0.2)
+        for curve_of_seed in (seed_curves or {}).get(split, ()):
+            ax.plot(trials, curve_of_seed, lw=0.8, alpha=0.5, color=color)
         if random_summaries and split in random_summaries:
             rand = random_summaries[split]["overall"]["per_trial"]["mean"]
             ax.plot(trials, rand, ls="--", lw=1, color=color, label=f"{split} (random policy)")
@@ -114,6 +121,15 @@ def plot_in_context_curve(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def _plot_seeds(ax: Any, xs: Sequence[float], per_seed: Sequence[Any], color: Any) -> None:
+    """Thin lines, one per seed, where every row logged ``per_seed`` values (lists)."""
+    if not per_seed or any(v is None for v in per_seed):
+        return
+    for seed_values in zip(*per_seed):
+        if None not in seed_values:
+            ax.plot(xs, seed_values, lw=0.8, alpha=0.5, color=color)
 
 
 def _save(fig: Figure, path: str | Path) -> Path:

@@ -33,6 +33,7 @@ class TrainConfig:
 
     benchmark: str = "classic"  # benchmark name, one of projected_envs.benchmarks()
     seed: int = 0  # seed of the run (network init, env and action noise)
+    num_seeds: int = 1  # seeds trained together (vmapped, one compile): seed, seed+1, ...
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)  # agent and PPO settings
     updates_per_chunk: int = 10  # PPO updates per jitted chunk (one progress/metrics step)
     checkpoint_every: int = 50  # updates between checkpoints (at chunk ends; also at the end)
@@ -41,17 +42,23 @@ class TrainConfig:
     eval_per_env: int = 4  # tasks per env in the evaluations during training
     final_eval_per_env: int = 16  # tasks per env in the final evaluation
     final_eval_trials: int = 0  # trials per task in the final evaluation (0: the benchmark's)
+    extrapolation_trials: int = 0  # also evaluate with this many trials at the end (0: no)
     deterministic_eval: bool = False  # evaluate the mean action instead of sampling
 
     def __post_init__(self) -> None:
-        positive = ("updates_per_chunk", "checkpoint_every", "keep_checkpoints")
+        positive = ("num_seeds", "updates_per_chunk", "checkpoint_every", "keep_checkpoints")
         positive += ("eval_per_env", "final_eval_per_env")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig: {name} must be >= 1, got {getattr(self, name)}.")
-        for name in ("eval_every", "final_eval_trials", "seed"):
+        for name in ("eval_every", "final_eval_trials", "extrapolation_trials", "seed"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TrainConfig: {name} must be >= 0, got {getattr(self, name)}.")
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The seed of each vmapped run: ``(seed, seed + 1, ..., seed + num_seeds - 1)``."""
+        return tuple(range(self.seed, self.seed + self.num_seeds))
 
     @property
     def num_updates(self) -> int:

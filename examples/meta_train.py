@@ -13,11 +13,20 @@ updates. At the end it evaluates train / id_test / ood_test on their fixed evalu
 writes ``eval.json``, prints the table and draws the plots (see ``run_folder.py`` for the folder
 layout and ``docs/main_job.md`` for the protocol).
 
-With more than one local device the env batch is sharded over them (``jax.sharding``; see
-:func:`place_on_devices`).
+``--num-seeds N`` trains seeds ``seed .. seed+N-1`` together (vmapped: one program, one
+compile; every state leaf gets a leading seed axis, all seeds live in one checkpoint). Metrics
+rows average over seeds and keep the rollout returns per seed; the evaluations run per seed
+and aggregate over seeds x tasks (stratified bootstrap, envs as strata).
+
+With more than one device the env slots are split over them and params replicated
+(``jax.sharding``, see :mod:`agents.sharding`); ``--coordinator-address``, ``--num-processes``
+and ``--process-id`` join a multi-host job (docs/main_job.md, "Scaling out").
 """
 
 from __future__ import annotations
+
+# Joins a multi-process job named on the command line before gymnax computes at import time.
+import multihost  # isort: skip
 
 import argparse
 import dataclasses
@@ -52,8 +61,15 @@ from run_folder import (
 from tqdm.auto import tqdm
 
 from agents.checkpoint import CheckpointStore
-from agents.evaluation import EvalResult, evaluate, format_table
+from agents.evaluation import EvalResult, combine_seeds, evaluate, format_table
 from agents.ppo import RunnerState, make_init, make_update, scan_updates
+from agents.sharding import (
+    check_env_split,
+    env_mesh,
+    host_copy,
+    place,
+    runner_shardings,
+)
 from projected_envs.benchmarks import Benchmark, benchmark
 
 PresetName = Literal["cpu", "smoke", "gpu", "dmc-lu2023"]
@@ -70,6 +86,9 @@ class Args:
     stop_after_updates: int = 0  # stop with a checkpoint after this many updates (0: never)
     tensorboard: bool = False  # also log to <run>/tensorboard (needs tensorboardX or torch)
     progress: bool = True  # show the progress bar
+    coordinator_address: str | None = None  # multi-host: host:port of process 0
+    num_processes: int | None = None  # multi-host: processes in the job
+    process_id: int | None = None  # multi-host: this process's index (0 writes the run folder)
 
 
 @dataclasses.dataclass
@@ -125,6 +144,10 @@ def prepare_run_dir(args: Args) -> Path:
         check_same_config(run_dir, args.config)
         return run_dir
     run_dir = Path(args.out_dir) if args.out_dir is not None else default_run_dir(args.config)
+    if jax.process_count() > 1 and args.out_dir is None:
+        raise SystemExit("a multi-process run needs --out-dir (the same folder on every process).")
+    if not is_main_process():
+        return run_dir
     if (run_dir / CHECKPOINT_DIR).exists() or (run_dir / METRICS_FILE).exists():
         raise SystemExit(
             f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose "
@@ -138,67 +161,94 @@ def prepare_run_dir(args: Args) -> Path:
 # ------------------------------------------------------------------------- compiled pieces
 @functools.lru_cache(maxsize=8)
 def programs(config: TrainConfig) -> tuple[Callable, Callable[[RunnerState, int], Any]]:
-    """``(init, chunk)``: jitted ``init(key)`` and ``chunk(runner_state, n)`` (n static).
+    """``(init, chunk)``: jitted ``init(keys)``, and ``chunk(runner_state, n)`` (n static; jitted
+    with the run's shardings by :func:`compiled_chunk`).
 
-    Cached per config, so several runs in one process (tests) compile once.
+    With ``num_seeds > 1`` both are vmapped over a leading seed axis (``keys [S, 2]``, every
+    state leaf ``[S, ...]``, metrics ``[S, n, ...]``): all seeds run in one program, one
+    compile. Cached per config, so several runs in one process (tests) trace once.
     """
     task_set = benchmark(config.benchmark).train
-    init = jax.jit(make_init(config.ppo, task_set))
+    init = make_init(config.ppo, task_set)
     update = make_update(config.ppo, task_set)
-    chunk = jax.jit(functools.partial(scan_updates, update), static_argnums=(1,))
-    return init, chunk
+
+    def chunk(state: RunnerState, n: int) -> tuple[RunnerState, Any]:
+        run = functools.partial(scan_updates, update, num_updates=n)
+        return jax.vmap(run)(state) if config.num_seeds > 1 else run(state)
+
+    return jax.jit(jax.vmap(init) if config.num_seeds > 1 else init), chunk
 
 
-_COMPILED: dict[tuple[TrainConfig, int], Callable] = {}
+def init_keys(config: TrainConfig) -> jax.Array:
+    """``PRNGKey(seed)``, or the stacked keys ``[S, 2]`` of ``config.seeds``."""
+    if config.num_seeds == 1:
+        return jax.random.PRNGKey(config.seed)
+    return jax.numpy.stack([jax.random.PRNGKey(s) for s in config.seeds])
 
 
-def compiled_chunk(config: TrainConfig, state: RunnerState, n: int) -> Callable:
+def job_mesh(config: TrainConfig) -> Mesh | None:
+    """The device mesh of the run (None on one device); refuses an uneven split of the envs."""
+    if jax.device_count() == 1:
+        return None
+    check_env_split(benchmark(config.benchmark).train, config.ppo.num_envs, jax.device_count())
+    return env_mesh()
+
+
+def initial_state(config: TrainConfig, mesh: Mesh | None) -> RunnerState:
+    """The freshly initialised runner state, placed on the mesh (env slots split)."""
+    state = programs(config)[0](init_keys(config))
+    if mesh is None:
+        return state
+    return place(state, runner_shardings(state, mesh, seed_axis=config.num_seeds > 1))
+
+
+_COMPILED: dict[tuple[TrainConfig, int, int], Callable] = {}
+
+
+def compiled_chunk(config: TrainConfig, state: RunnerState, n: int, mesh: Mesh | None) -> Callable:
     """``chunk(state) -> (state, metrics)`` of ``n`` updates, compiled ahead of time (cached).
 
-    Prints the compile time, so the steps/s of the progress bar exclude compilation.
+    On a mesh the state keeps its sharding across chunks (``in_shardings == out_shardings``)
+    and the metrics come back replicated. Prints the compile time, so the steps/s of the
+    progress bar exclude compilation.
     """
-    if (config, n) not in _COMPILED:
+    key = (config, n, 1 if mesh is None else mesh.size)
+    if key not in _COMPILED:
         t0 = time.perf_counter()
-        _COMPILED[config, n] = programs(config)[1].lower(state, n).compile()
-        print(f"compiled a chunk of {n} updates in {time.perf_counter() - t0:.1f} s")
-    return _COMPILED[config, n]
+        chunk = programs(config)[1]
+        if mesh is None:
+            jitted = jax.jit(chunk, static_argnums=(1,))
+        else:
+            shardings = runner_shardings(state, mesh, seed_axis=config.num_seeds > 1)
+            replicated = NamedSharding(mesh, PartitionSpec())
+            jitted = jax.jit(
+                chunk,
+                static_argnums=(1,),
+                in_shardings=(shardings,),
+                out_shardings=(shardings, replicated),
+            )
+        _COMPILED[key] = jitted.lower(state, n).compile()
+        say(f"compiled a chunk of {n} updates in {time.perf_counter() - t0:.1f} s")
+    return _COMPILED[key]
 
 
-def place_on_devices(runner_state: RunnerState, num_envs: int) -> RunnerState:
-    """Shard the env batch of ``runner_state`` over the local devices (no-op on one device).
+def is_main_process() -> bool:
+    """True on the process that writes the run folder (process 0 of a multi-process job)."""
+    return jax.process_index() == 0
 
-    Leaves of the env-batched parts (env state, obs, done, hidden, task returns) whose leading
-    axis divides evenly over the devices are split along it; params, optimizer state, keys and
-    counters are replicated. ``jit`` then partitions the chunk accordingly (GSPMD); gradients
-    are reduced across devices by XLA. Simple data parallelism within one host.
-    """
-    devices = jax.local_devices()
-    if len(devices) == 1:
-        return runner_state
-    mesh = Mesh(np.asarray(devices), ("envs",))
-    replicated = NamedSharding(mesh, PartitionSpec())
-    split = NamedSharding(mesh, PartitionSpec("envs"))
 
-    def put(x: jax.Array) -> jax.Array:
-        ok = x.ndim >= 1 and x.shape[0] % len(devices) == 0 and x.shape[0] >= len(devices)
-        return jax.device_put(x, split if ok else replicated)
+def say(message: str) -> None:
+    """Print on the main process only."""
+    if is_main_process():
+        print(message)
 
-    batched = (runner_state.env_state, runner_state.obs, runner_state.done)
-    batched += (runner_state.hidden, runner_state.task_return)
-    env_state, obs, done, hidden, task_return = jax.tree.map(put, batched)
-    rest = jax.device_put(
-        (runner_state.train_state, runner_state.key, runner_state.update), replicated
-    )
-    return runner_state._replace(
-        env_state=env_state,
-        obs=obs,
-        done=done,
-        hidden=hidden,
-        task_return=task_return,
-        train_state=rest[0],
-        key=rest[1],
-        update=rest[2],
-    )
+
+def seed_params(config: TrainConfig, params: Any) -> list[Any]:
+    """Host copies of the params of each seed (a list of one without ``--num-seeds``)."""
+    params = host_copy(params)
+    if config.num_seeds == 1:
+        return [params]
+    return [jax.tree.map(lambda x, i=i: x[i], params) for i in range(config.num_seeds)]
 
 
 # ---------------------------------------------------------------------------- logging
@@ -232,9 +282,42 @@ def chunk_row(metrics: dict[str, Any], num_trials: int) -> dict[str, Any]:
     return jsonable(row)
 
 
-def eval_row(results: dict[str, EvalResult]) -> dict[str, Any]:
+PER_SEED_KEYS = ("rollout/task_return", "rollout/return_per_trial")
+
+
+def seeds_row(metrics: dict[str, Any], num_trials: int, num_seeds: int) -> dict[str, Any]:
+    """A metrics.jsonl row of a chunk of ``num_seeds`` vmapped runs (metrics ``[S, n, ...]``).
+
+    Every entry is the mean over seeds of the per-seed :func:`chunk_row` entries (seeds with
+    no finished task left out; lists averaged element-wise); ``update`` and ``env_steps`` are
+    per seed. The rollout returns are also kept per seed as ``<name>_per_seed`` lists.
+    """
+    if num_seeds == 1:
+        return chunk_row(metrics, num_trials)
+    m = jax.device_get(metrics)
+    rows = [chunk_row(jax.tree.map(lambda x, i=i: x[i], m), num_trials) for i in range(num_seeds)]
+    out: dict[str, Any] = {}
+    for name, first in rows[0].items():
+        values = [r[name] for r in rows]
+        if name in ("update", "env_steps"):
+            out[name] = first
+        elif isinstance(first, list) or any(isinstance(v, list) for v in values):
+            kept = [v for v in values if v is not None and None not in v]
+            out[name] = np.mean(kept, axis=0).tolist() if kept else None
+        else:
+            kept = [v for v in values if v is not None]
+            out[name] = float(np.mean(kept)) if kept else None
+    for name in PER_SEED_KEYS:
+        out[f"{name}_per_seed"] = [r[name] for r in rows]
+    return jsonable(out)
+
+
+def eval_row(
+    results: dict[str, EvalResult], per_seed: Sequence[dict[str, EvalResult]] = ()
+) -> dict[str, Any]:
     """Per-split evaluation entries of a metrics row: mean per trial with CI, gain, per-trial
-    curve, and the mean per env (``eval/<split>/<env id>/mean``)."""
+    curve, and the mean per env (``eval/<split>/<env id>/mean``); with several seeds also
+    ``eval/<split>/mean_per_seed`` and ``eval/<split>/gain_per_seed`` (lists, seed order)."""
     row: dict[str, Any] = {}
     for split, result in results.items():
         overall = result.summary["overall"]
@@ -244,6 +327,9 @@ def eval_row(results: dict[str, EvalResult]) -> dict[str, Any]:
         row[f"eval/{split}/per_trial"] = overall["per_trial"]["mean"]
         for env, summary in result.summary["per_env"].items():
             row[f"eval/{split}/{env}/mean"] = summary["return"]["mean"]
+        if len(per_seed) > 1:
+            row[f"eval/{split}/mean_per_seed"] = [r[split].mean for r in per_seed]
+            row[f"eval/{split}/gain_per_seed"] = [r[split].gain for r in per_seed]
     return jsonable(row)
 
 
@@ -256,8 +342,12 @@ def evaluate_splits(
     num_trials: int | None = None,
     with_random: bool = False,
     num_resamples: int = 200,
+    seed: int | None = None,
 ) -> dict[str, EvalResult]:
-    """Evaluate ``params`` on every split of ``bench`` (fixed banks, fresh memory per task)."""
+    """Evaluate ``params`` on every split of ``bench`` (fixed banks, fresh memory per task).
+
+    ``seed`` (default ``config.seed``) seeds the env and action noise.
+    """
     return {
         split: evaluate(
             params,
@@ -265,13 +355,33 @@ def evaluate_splits(
             task_set,
             num_trials=num_trials,
             per_env=per_env,
-            seed=config.seed,
+            seed=config.seed if seed is None else seed,
             deterministic=config.deterministic_eval,
             with_random=with_random,
             num_resamples=num_resamples,
         )
         for split, task_set in bench.splits.items()
     }
+
+
+def evaluate_seeds(
+    config: TrainConfig, bench: Benchmark, params: Any, per_env: int, **kwargs: Any
+) -> tuple[dict[str, EvalResult], list[dict[str, EvalResult]]]:
+    """Evaluate every seed's params (seed ``s`` with noise seed ``s``) on every split.
+
+    Returns:
+        ``(combined, per_seed)``: per split, the seeds' results stacked along the task axis
+        (:func:`agents.evaluation.combine_seeds`: stratified bootstrap over seeds x tasks with
+        the envs as strata); and each seed's own results, in ``config.seeds`` order.
+    """
+    per_seed = [
+        evaluate_splits(config, bench, p, per_env, seed=s, **kwargs)
+        for s, p in zip(config.seeds, seed_params(config, params))
+    ]
+    if len(per_seed) == 1:
+        return per_seed[0], per_seed
+    combined = {split: combine_seeds([r[split] for r in per_seed]) for split in per_seed[0]}
+    return combined, per_seed
 
 
 class _TensorBoard:
@@ -304,11 +414,10 @@ class _TensorBoard:
 
 # ---------------------------------------------------------------------------- the run
 def _restore_or_init(
-    config: TrainConfig, store: CheckpointStore, resume: bool
+    config: TrainConfig, store: CheckpointStore, resume: bool, mesh: Mesh | None
 ) -> tuple[RunnerState, float]:
-    """Fresh runner state, or the newest checkpoint's; and the wall time spent so far."""
-    init, _ = programs(config)
-    state = init(jax.random.PRNGKey(config.seed))
+    """Fresh runner state, or the newest checkpoint's (same sharding); wall time so far."""
+    state = initial_state(config, mesh)
     if not resume or store.latest_step() is None:
         return state, 0.0
     state, meta = store.restore(state, expect=checkpoint_metadata(config))
@@ -326,65 +435,83 @@ def _chunk_sizes(config: TrainConfig, start: int) -> list[int]:
 
 
 def train_loop(args: Args, run_dir: Path) -> tuple[RunnerState, bool]:
-    """The host loop over jitted chunks; returns the final state and whether it finished."""
-    config = args.config
+    """The host loop over jitted chunks; returns the final state and whether it finished.
+
+    Every process of a multi-process job runs it (the chunks are collective programs); only
+    the main process evaluates and writes files. Checkpoints are written by orbax from the
+    global arrays: one checkpoint per step, shared by all processes.
+    """
+    config, main = args.config, is_main_process()
     bench = benchmark(config.benchmark)
+    mesh = job_mesh(config)
     store = CheckpointStore(run_dir / CHECKPOINT_DIR, max_to_keep=config.keep_checkpoints)
-    state, wall_before = _restore_or_init(config, store, args.resume is not None)
-    start = int(state.update)
+    state, wall_before = _restore_or_init(config, store, args.resume is not None, mesh)
+    start = int(host_copy(state.update).reshape(-1)[0])
     if args.resume is not None:
-        truncate_metrics(run_dir, start)
-        print(f"resuming {run_dir} at update {start} / {config.num_updates}")
-    state = place_on_devices(state, config.ppo.num_envs)
-    tb = _TensorBoard(run_dir / "tensorboard") if args.tensorboard else None
+        if main:
+            truncate_metrics(run_dir, start)
+        say(f"resuming {run_dir} at update {start} / {config.num_updates}")
+    if mesh is not None:
+        say(f"data parallel over {mesh.size} devices ({jax.process_count()} processes)")
+    tb = _TensorBoard(run_dir / "tensorboard") if args.tensorboard and main else None
+    steps_per_chunk_update = config.ppo.steps_per_update * config.num_seeds
     bar = tqdm(
-        total=config.total_env_steps,
-        initial=start * config.ppo.steps_per_update,
+        total=config.total_env_steps * config.num_seeds,
+        initial=start * steps_per_chunk_update,
         unit="step",
         unit_scale=True,
         dynamic_ncols=True,
-        disable=not args.progress,
+        disable=not (args.progress and main),
         desc=f"{config.benchmark} {config.ppo.memory}",
     )
     t_start, last_saved, finished = time.perf_counter(), start, True
     meta = checkpoint_metadata(config)
-    with (run_dir / METRICS_FILE).open("a") as metrics_file:
-        if start == 0 and config.eval_every:  # the untrained agent: the curve's first point
-            evals = evaluate_splits(config, bench, state.train_state.params, config.eval_per_env)
-            row = {"update": 0, "env_steps": 0, **eval_row(evals)}
-            row["wall_time"] = wall_before + time.perf_counter() - t_start
-            metrics_file.write(json.dumps(row) + "\n")
-        for index, n in enumerate(_chunk_sizes(config, start)):
-            chunk = compiled_chunk(config, state, n)
-            t0 = time.perf_counter()
-            state, metrics = chunk(state)
-            row = chunk_row(metrics, bench.train.num_trials)
-            seconds = time.perf_counter() - t0
-            update = row["update"]
-            row["chunk_seconds"] = seconds
-            row["steps_per_second"] = n * config.ppo.steps_per_update / seconds
-            done_all = update >= config.num_updates
-            if config.eval_every and ((index + 1) % config.eval_every == 0 or done_all):
-                evals = evaluate_splits(
-                    config, bench, state.train_state.params, config.eval_per_env
-                )
-                row.update(eval_row(evals))
-            row["wall_time"] = wall_before + time.perf_counter() - t_start
+    metrics_file = (run_dir / METRICS_FILE).open("a") if main else None
+
+    def evaluation_row() -> dict[str, Any]:
+        combined, per_seed = evaluate_seeds(
+            config, bench, state.train_state.params, config.eval_per_env
+        )
+        return eval_row(combined, per_seed)
+
+    def write(row: dict[str, Any]) -> None:
+        if metrics_file is not None:
             metrics_file.write(json.dumps(row) + "\n")
             metrics_file.flush()
-            if tb is not None:
-                tb.log(row)
-            bar.update(n * config.ppo.steps_per_update)
-            bar.set_postfix(_postfix(row), refresh=False)
-            stop = bool(args.stop_after_updates) and update >= args.stop_after_updates
-            if done_all or stop or update - last_saved >= config.checkpoint_every:
-                store.save(update, state, {**meta, "update": update, **_progress(row)})
-                last_saved = update
-            if stop and not done_all:
-                finished = False
-                break
+
+    if start == 0 and config.eval_every and main:  # the untrained agent: the curve's first point
+        row = {"update": 0, "env_steps": 0, **evaluation_row()}
+        row["wall_time"] = wall_before + time.perf_counter() - t_start
+        write(row)
+    for index, n in enumerate(_chunk_sizes(config, start)):
+        chunk = compiled_chunk(config, state, n, mesh)
+        t0 = time.perf_counter()
+        state, metrics = chunk(state)
+        row = seeds_row(host_copy(metrics), bench.train.num_trials, config.num_seeds)
+        seconds = time.perf_counter() - t0
+        update = row["update"]
+        row["chunk_seconds"] = seconds
+        row["steps_per_second"] = n * steps_per_chunk_update / seconds  # all seeds together
+        done_all = update >= config.num_updates
+        if config.eval_every and ((index + 1) % config.eval_every == 0 or done_all) and main:
+            row.update(evaluation_row())
+        row["wall_time"] = wall_before + time.perf_counter() - t_start
+        write(row)
+        if tb is not None:
+            tb.log(row)
+        bar.update(n * steps_per_chunk_update)
+        bar.set_postfix(_postfix(row), refresh=False)
+        stop = bool(args.stop_after_updates) and update >= args.stop_after_updates
+        if done_all or stop or update - last_saved >= config.checkpoint_every:
+            store.save(update, state, {**meta, "update": update, **_progress(row)})
+            last_saved = update
+        if stop and not done_all:
+            finished = False
+            break
     bar.close()
     store.close()
+    if metrics_file is not None:
+        metrics_file.close()
     if tb is not None:
         tb.close()
     return state, finished
@@ -404,11 +531,49 @@ def _postfix(row: dict[str, Any]) -> dict[str, str]:
     return post
 
 
+def per_seed_summary(
+    config: TrainConfig, per_seed: Sequence[dict[str, EvalResult]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Per split, each seed's overall mean and gain with CIs and its random reference."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for split in per_seed[0]:
+        out[split] = []
+        for seed, results in zip(config.seeds, per_seed):
+            overall, rand = results[split].summary["overall"], results[split].random_summary
+            out[split].append(
+                {
+                    "seed": seed,
+                    "mean": overall["return"]["mean"],
+                    "mean_ci": overall["return"]["mean_ci"],
+                    "gain": overall["gain"]["mean"],
+                    "gain_ci": overall["gain"]["mean_ci"],
+                    "random_mean": None if rand is None else rand["overall"]["return"]["mean"],
+                }
+            )
+    return out
+
+
+def format_seed_table(summary: dict[str, list[dict[str, Any]]]) -> str:
+    """Plain-text lines of :func:`per_seed_summary`: one per split and seed."""
+    lines = [
+        f"{'split':<9} {'seed':>5} {'return [95% CI]':>28} {'gain [95% CI]':>28} {'random':>8}"
+    ]
+    for split, rows in summary.items():
+        for r in rows:
+            ret = f"{r['mean']:8.2f} [{r['mean_ci'][0]:7.2f}, {r['mean_ci'][1]:7.2f}]"
+            gain = f"{r['gain']:8.2f} [{r['gain_ci'][0]:7.2f}, {r['gain_ci'][1]:7.2f}]"
+            rand = "n/a" if r["random_mean"] is None else f"{r['random_mean']:.2f}"
+            lines.append(f"{split:<9} {r['seed']:>5} {ret:>28} {gain:>28} {rand:>8}")
+    return "\n".join(lines)
+
+
 def final_report(config: TrainConfig, run_dir: Path, state: RunnerState) -> dict[str, EvalResult]:
-    """Evaluate every split with the random reference; write eval.json, table and plots."""
+    """Evaluate every split (every seed) with the random reference; write eval.json, table and
+    plots. With several seeds the splits of eval.json aggregate seeds x tasks and
+    ``per_seed`` holds each seed's own summary."""
     bench = benchmark(config.benchmark)
     trials = config.final_eval_trials or None
-    evals = evaluate_splits(
+    evals, per_seed = evaluate_seeds(
         config,
         bench,
         state.train_state.params,
@@ -417,17 +582,60 @@ def final_report(config: TrainConfig, run_dir: Path, state: RunnerState) -> dict
         with_random=True,
         num_resamples=2000,
     )
-    header = {
+    update = int(host_copy(state.update).reshape(-1)[0])
+    header: dict[str, Any] = {
         "benchmark": config.benchmark,
         "benchmark_fingerprint": bench.fingerprint,
-        "update": int(state.update),
-        "env_steps": int(state.update) * config.ppo.steps_per_update,
+        "update": update,
+        "env_steps": update * config.ppo.steps_per_update,
         "train_num_trials": bench.train.num_trials,
+        "seeds": list(config.seeds),
     }
+    if config.num_seeds > 1:
+        header["per_seed"] = per_seed_summary(config, per_seed)
     paths = write_eval_report(run_dir, evals, header=header, train_trials=bench.train.num_trials)
     curve = write_learning_curve(run_dir, title=f"{config.benchmark}, memory={config.ppo.memory}")
     print(format_table(evals))
+    if config.num_seeds > 1:
+        table = format_seed_table(header["per_seed"])
+        print(table)
+        with paths["table"].open("a") as f:
+            f.write("\nper seed\n" + table + "\n")
     for path in (*paths.values(), curve):
+        print(f"wrote {path}")
+    if config.extrapolation_trials:
+        extrapolation_report(config, run_dir, state, header)
+    return evals
+
+
+def extrapolation_report(
+    config: TrainConfig, run_dir: Path, state: RunnerState, header: dict[str, Any]
+) -> dict[str, EvalResult]:
+    """Evaluate every split with ``extrapolation_trials`` trials per task (past the training
+    horizon, e.g. 2x K); write ``extrapolation_eval.json``, its table and in-context plot."""
+    bench = benchmark(config.benchmark)
+    evals, per_seed = evaluate_seeds(
+        config,
+        bench,
+        state.train_state.params,
+        config.final_eval_per_env,
+        num_trials=config.extrapolation_trials,
+        with_random=True,
+        num_resamples=2000,
+    )
+    header = {**header, "num_trials": config.extrapolation_trials}
+    if config.num_seeds > 1:
+        header["per_seed"] = per_seed_summary(config, per_seed)
+    paths = write_eval_report(
+        run_dir,
+        evals,
+        header=header,
+        train_trials=bench.train.num_trials,
+        prefix="extrapolation_",
+    )
+    print(f"extrapolation to {config.extrapolation_trials} trials per task:")
+    print(format_table(evals, per_env=False))
+    for path in paths.values():
         print(f"wrote {path}")
     return evals
 
@@ -435,17 +643,25 @@ def final_report(config: TrainConfig, run_dir: Path, state: RunnerState) -> dict
 def run(args: Args) -> RunResult:
     """The main job: prepare the folder, train (or resume), evaluate, report."""
     run_dir = prepare_run_dir(args)
-    print(f"run folder: {run_dir}")
+    say(f"run folder: {run_dir}")
     state, finished = train_loop(args, run_dir)
     if not finished:
-        print(f"stopped at update {int(state.update)}; continue with --resume {run_dir}")
+        say(
+            f"stopped at update {int(host_copy(state.update).reshape(-1)[0])}; continue with "
+            f"--resume {run_dir}"
+        )
         return RunResult(run_dir, state, False, {})
+    if not is_main_process():
+        return RunResult(run_dir, state, True, {})
     return RunResult(run_dir, state, True, final_report(args.config, run_dir, state))
 
 
 def main(argv: Sequence[str] | None = None) -> RunResult:
-    """Entry point: parse ``argv`` (default ``sys.argv[1:]``) and :func:`run`."""
-    return run(parse_args(argv))
+    """Entry point: parse ``argv`` (default ``sys.argv[1:]``), join a multi-process job if
+    configured, and :func:`run`."""
+    args = parse_args(argv)
+    multihost.initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
+    return run(args)
 
 
 if __name__ == "__main__":

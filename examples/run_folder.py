@@ -5,11 +5,12 @@ Layout (``runs/<time>-<benchmark>-<memory>/`` by default)::
     config.json            {"config": TrainConfig as JSON, "preset", "benchmark_fingerprint",
                             "obs_size", "action_size", "versions"}
     metrics.jsonl          one JSON object per chunk of updates (see meta_train.py)
-    checkpoints/<update>/  orbax checkpoints of the full runner state (+ JSON sidecar)
+    checkpoints/<update>/  orbax checkpoints of the full runner state (+ JSON sidecar); with
+                           --num-seeds every leaf has a leading seed axis, all seeds in one tree
     eval.json              final evaluation of every split (agents.evaluation.EvalResult)
     eval_table.txt         the printed table
-    learning_curve.png     return vs env steps, per split
-    in_context.png         return per trial index with 95% CIs, per split
+    learning_curve.png     return vs env steps, per split (thin lines: each seed)
+    in_context.png         return per trial index with 95% CIs, per split (thin: each seed)
     tensorboard/           only with --tensorboard
 
 Shared by ``meta_train.py`` (writes it) and ``evaluate.py`` (reads it).
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 from configs import TrainConfig, config_from_dict, config_to_dict
 
 from agents.checkpoint import CheckpointStore, config_diff
@@ -106,9 +108,13 @@ def checkpoint_metadata(config: TrainConfig) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=8)
 def abstract_runner_state(config: TrainConfig) -> RunnerState:
-    """Shapes and dtypes of the runner state of ``config`` (nothing is computed)."""
+    """Shapes and dtypes of the runner state of ``config`` (nothing is computed); with
+    ``num_seeds > 1`` every leaf has a leading seed axis ``[S, ...]``."""
     init = make_init(config.ppo, benchmark(config.benchmark).train)
-    return jax.eval_shape(init, jax.random.PRNGKey(config.seed))
+    if config.num_seeds == 1:
+        return jax.eval_shape(init, jax.random.PRNGKey(config.seed))
+    keys = jax.ShapeDtypeStruct((config.num_seeds, 2), jax.numpy.uint32)
+    return jax.eval_shape(jax.vmap(init), keys)
 
 
 def load_checkpoint(run_dir: str | Path, step: int | None = None) -> tuple[TrainConfig, Any, int]:
@@ -183,6 +189,7 @@ def write_eval_report(
         "in_context": out_dir / f"{prefix}in_context.png",
     }
     record = {**header, "splits": {name: r.to_json() for name, r in results.items()}}
+    seed_curves = {name: per_seed_curves(r) for name, r in results.items()}
     paths["json"].write_text(json.dumps(jsonable(record)) + "\n")
     paths["table"].write_text(format_table(results) + "\n")
     plot_in_context_curve(
@@ -193,8 +200,19 @@ def write_eval_report(
         },
         train_trials=train_trials,
         title=f"in-context learning ({header.get('benchmark', '')})",
+        seed_curves={name: c for name, c in seed_curves.items() if len(c) > 1},
     )
     return paths
+
+
+def per_seed_curves(result: EvalResult) -> list[list[float]]:
+    """Mean return per trial of each seed's rows (``meta["row_seed"]``; one curve if absent)."""
+    returns = np.asarray(result.returns, dtype=np.float64)
+    row_seed = result.meta.get("row_seed")
+    if row_seed is None:
+        return [returns.mean(axis=0).tolist()]
+    row_seed = np.asarray(row_seed)
+    return [returns[row_seed == s].mean(axis=0).tolist() for s in dict.fromkeys(row_seed.tolist())]
 
 
 def write_learning_curve(run_dir: Path, title: str = "") -> Path:

@@ -147,3 +147,76 @@ def test_evaluate_script_refuses_an_incompatible_benchmark(full_run):
     message, where = str(err.value), "brax-locomotion/train"
     assert f"obs_dim: agent={ours.obs_dim}, {where}={other.obs_dim}" in message
     assert f"action_dim: agent={ours.action_dim}, {where}={other.action_dim}" in message
+
+
+# ------------------------------------------------------------------------------ --num-seeds
+SEEDS = [*SMOKE, "--num-seeds", "2"]
+
+
+@pytest.fixture(scope="module")
+def seeds_run(tmp_path_factory):
+    """One uninterrupted smoke run of seeds 0 and 1 together."""
+    out = tmp_path_factory.mktemp("runs") / "seeds"
+    return meta_train.main([*SEEDS, "--out-dir", str(out)])
+
+
+def test_num_seeds_runs_each_seed_as_its_own_run(seeds_run, full_run):
+    import jax
+    import numpy as np
+
+    state = seeds_run.runner_state
+    assert state.update.shape == (2,) and state.update.tolist() == [4, 4]
+    # Seed 0 of the vmapped pair is the single-seed run (seed 0) up to float batching order,
+    # and seed 1 is another run (different init and noise).
+    seed0 = jax.tree.map(lambda x: x[0], state.train_state.params)
+    seed1 = jax.tree.map(lambda x: x[1], state.train_state.params)
+    single = full_run.runner_state.train_state.params
+    for a, b in zip(jax.tree.leaves(seed0), jax.tree.leaves(single)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(jax.tree.leaves(seed0)[0], jax.tree.leaves(seed1)[0])
+
+
+def test_num_seeds_metrics_and_eval_aggregate_over_seeds(seeds_run, full_run):
+    run_dir = seeds_run.run_dir
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    single = [
+        json.loads(line) for line in (full_run.run_dir / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["update"] for r in rows] == [0, 2, 4] and [r["env_steps"] for r in rows] == [
+        0,
+        256,
+        512,
+    ]
+    for row, one in zip(rows, single):
+        per_seed = row["eval/train/mean_per_seed"]
+        assert len(per_seed) == 2
+        assert per_seed[0] == pytest.approx(one["eval/train/mean"], abs=1e-3)  # seed 0 = single run
+        if row["update"]:
+            values = [v for v in row["rollout/task_return_per_seed"] if v is not None]
+            if values:
+                assert row["rollout/task_return"] == pytest.approx(sum(values) / len(values))
+    report = json.loads((run_dir / "eval.json").read_text())
+    assert report["seeds"] == [0, 1] and set(report["per_seed"]) == {"train", "id_test", "ood_test"}
+    one_report = json.loads((full_run.run_dir / "eval.json").read_text())
+    for name, split in report["splits"].items():
+        tasks = len(one_report["splits"][name]["returns"])
+        assert len(split["returns"]) == 2 * tasks  # seeds x tasks
+        assert split["meta"]["row_seed"] == [0] * tasks + [1] * tasks
+        # The aggregate is the mean over every seed-task row; seed 0's own entry is the single run.
+        means = [sum(r) / len(r) for r in split["returns"]]
+        assert split["summary"]["overall"]["return"]["mean"] == pytest.approx(
+            sum(means) / len(means)
+        )
+        seed0 = report["per_seed"][name][0]
+        assert seed0["mean"] == pytest.approx(
+            one_report["splits"][name]["summary"]["overall"]["return"]["mean"], abs=1e-3
+        )
+    assert "per seed" in (run_dir / "eval_table.txt").read_text()
+
+
+def test_num_seeds_resume_gives_bitwise_the_same_final_state(seeds_run, tmp_path):
+    out = tmp_path / "seeds_resumed"
+    first = meta_train.main([*SEEDS, "--out-dir", str(out), "--stop-after-updates", "2"])
+    assert not first.finished
+    second = meta_train.main(["--resume", str(out), "--no-progress"])
+    assert second.finished and tree_equal(second.runner_state, seeds_run.runner_state)
