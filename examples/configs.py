@@ -33,7 +33,10 @@ class TrainConfig:
 
     benchmark: str = "classic"  # benchmark name, one of projected_envs.benchmarks()
     seed: int = 0  # seed of the run (network init, env and action noise)
-    num_seeds: int = 1  # seeds trained together (vmapped, one compile): seed, seed+1, ...
+    num_seeds: int = 1  # seeds trained together (one program, one compile): seed, seed+1, ...
+    # how the seeds share that program: "vmap" (batched), "map" (jax.lax.map: one after the
+    # other), "auto" (map on CPU, where vmapped S5 can hang XLA:CPU on jax 0.10; vmap elsewhere)
+    seed_batching: str = "auto"
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)  # agent and PPO settings
     updates_per_chunk: int = 10  # PPO updates per jitted chunk (one progress/metrics step)
     checkpoint_every: int = 50  # updates between checkpoints (at chunk ends; also at the end)
@@ -51,6 +54,11 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig: {name} must be >= 1, got {getattr(self, name)}.")
+        if self.seed_batching not in ("auto", "vmap", "map"):
+            raise ValueError(
+                "TrainConfig: seed_batching must be 'auto', 'vmap' or 'map', got "
+                f"{self.seed_batching!r}."
+            )
         for name in ("eval_every", "final_eval_trials", "extrapolation_trials", "seed"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TrainConfig: {name} must be >= 0, got {getattr(self, name)}.")

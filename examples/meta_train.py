@@ -171,12 +171,31 @@ def programs(config: TrainConfig) -> tuple[Callable, Callable[[RunnerState, int]
     task_set = benchmark(config.benchmark).train
     init = make_init(config.ppo, task_set)
     update = make_update(config.ppo, task_set)
+    over_seeds = seed_axis(config)
 
     def chunk(state: RunnerState, n: int) -> tuple[RunnerState, Any]:
-        run = functools.partial(scan_updates, update, num_updates=n)
-        return jax.vmap(run)(state) if config.num_seeds > 1 else run(state)
+        return over_seeds(functools.partial(scan_updates, update, num_updates=n))(state)
 
-    return jax.jit(jax.vmap(init) if config.num_seeds > 1 else init), chunk
+    return jax.jit(over_seeds(init)), chunk
+
+
+def seed_axis(config: TrainConfig) -> Callable[[Callable], Callable]:
+    """How a per-seed function runs over the leading seed axis (identity for one seed).
+
+    ``seed_batching="vmap"`` batches the seeds (``jax.vmap``); ``"map"`` runs them one after
+    the other inside the same program (``jax.lax.map``: same compile count, no batching);
+    ``"auto"`` picks ``"map"`` on CPU, where the vmapped S5 program can hang in XLA:CPU's
+    runtime (jax 0.10: every thread idle in ``block_until_ready``; seen with the cpu preset and
+    with tiny configs), and ``"vmap"`` on accelerators.
+    """
+    if config.num_seeds == 1:
+        return lambda fn: fn
+    mode = config.seed_batching
+    if mode == "auto":
+        mode = "map" if jax.default_backend() == "cpu" else "vmap"
+    if mode == "vmap":
+        return jax.vmap
+    return lambda fn: functools.partial(jax.lax.map, fn)
 
 
 def init_keys(config: TrainConfig) -> jax.Array:
