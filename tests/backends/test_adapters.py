@@ -28,8 +28,12 @@ def _actions(key: jax.Array, size: int) -> jax.Array:
 # ---------------------------------------------------------------------------------- gymnax
 @pytest.mark.parametrize("name", registry.GYMNAX_ENVS)
 def test_gymnax_adapter_matches_raw_gymnax(name):
-    """Same key, same actions (mapped by hand onto the raw box): same obs, reward, flags."""
-    env, params = registry.make(f"gymnax/{name}", max_steps_in_episode=10)
+    """Same key, same actions (mapped by hand onto the raw box): same obs, reward, flags.
+
+    Goal envs run with gymnax's per-reset goals (``goal_sampling="episode"``) here; their
+    per-task goals are compared with gymnax in tests/backends/test_gymnax_goals.py.
+    """
+    env, params = registry.make(f"gymnax/{name}", max_steps_in_episode=10, goal_sampling="episode")
     raw, raw_params = gymnax.make(name)
     raw_params = raw_params.replace(max_steps_in_episode=10)
     box = raw.action_space(raw_params)
