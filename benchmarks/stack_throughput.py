@@ -23,37 +23,17 @@ import json
 import time
 
 import jax
+from vec_env import vec_rollout  # the same random-action rollout as the VecEnv benchmark
 
 from projected_envs.benchmarks import benchmark
 from projected_envs.vec import VecEnv
-
-
-def rollout(venv: VecEnv, steps: int):
-    """Jitted ``run(key) -> scalar``: reset, then ``steps`` random-action steps; sums rewards
-    and observations so that nothing is dead code."""
-
-    def run(key: jax.Array) -> jax.Array:
-        key, k_reset = jax.random.split(key)
-        _, state = venv.reset(k_reset)
-
-        def body(carry, k):
-            state, total = carry
-            k_act, k_step = jax.random.split(k)
-            actions = jax.random.uniform(k_act, (venv.num_envs, venv.action_size), minval=-1)
-            obs, state, reward, *_ = venv.step(k_step, state, actions)
-            return (state, total + reward.sum() + obs.sum()), None
-
-        (_, total), _ = jax.lax.scan(body, (state, 0.0), jax.random.split(key, steps))
-        return total
-
-    return jax.jit(run)
 
 
 def measure(bench: str, num_envs: int, steps: int, repeats: int) -> dict[str, float]:
     """Compile seconds and best-of-``repeats`` env steps/s of one batch size."""
     venv = VecEnv(benchmark(bench).train, num_envs)
     t0 = time.perf_counter()
-    run = rollout(venv, steps).lower(jax.random.PRNGKey(0)).compile()
+    run = vec_rollout(venv, steps).lower(jax.random.PRNGKey(0)).compile()
     compile_s = time.perf_counter() - t0
     best = float("inf")
     for r in range(repeats):
