@@ -220,3 +220,21 @@ def test_num_seeds_resume_gives_bitwise_the_same_final_state(seeds_run, tmp_path
     assert not first.finished
     second = meta_train.main(["--resume", str(out), "--no-progress"])
     assert second.finished and tree_equal(second.runner_state, seeds_run.runner_state)
+
+
+def test_seed_batching_is_validated_and_auto_maps_seeds_on_cpu():
+    """The seed axis: vmap or lax.map as asked; "auto" maps on CPU (vmapped S5 hangs XLA:CPU)."""
+    import jax
+
+    with pytest.raises(ValueError, match="seed_batching"):
+        TrainConfig(seed_batching="pmap")
+    double = lambda x: 2 * x
+    xs = jax.numpy.arange(6.0).reshape(3, 2)
+    for mode in ("auto", "vmap", "map"):
+        config = TrainConfig(num_seeds=3, seed_batching=mode)
+        over_seeds = meta_train.seed_axis(config)
+        assert jax.numpy.array_equal(over_seeds(double)(xs), 2 * xs)
+        if mode == "auto" and jax.default_backend() == "cpu":
+            jaxpr = jax.make_jaxpr(over_seeds(double))(xs)
+            assert "scan" in str(jaxpr)  # lax.map is a scan over the seeds
+    assert meta_train.seed_axis(TrainConfig(num_seeds=1))(double) is double
