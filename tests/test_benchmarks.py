@@ -104,9 +104,15 @@ def test_classic_trains_on_gymnax_and_holds_out_two_envs():
     b = benchmark("classic")
     assert all(e.startswith("gymnax/") for e in b.train.envs)
     assert len(b.ood_test.envs) >= 2 and not set(b.ood_test.envs) & set(b.train.envs)
+    # the CPU design: random action projections, unprojected observations, no previous action
+    assert (b.train.obs_family, b.train.action_family) == ("identity", "gaussian")
+    assert "action" not in b.train.obs_extras and b.gamma == 0.995
     fam = benchmark("classic-families")
     assert fam.ood_test.envs == fam.train.envs == b.train.envs
-    assert fam.ood_test.obs_family != fam.train.obs_family == "gaussian"
+    assert fam.ood_test.action_family != fam.train.action_family == "gaussian"
+    full = benchmark("classic-full")
+    assert (full.train.obs_family, full.train.action_family) == ("gaussian", "gaussian")
+    assert full.train.envs == b.train.envs and full.ood_test.envs == b.ood_test.envs
 
 
 def test_brax_locomotion_dims_cover_its_envs():
