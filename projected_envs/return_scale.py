@@ -30,7 +30,13 @@ import numpy as np
 
 from projected_envs.tasks import TaskSet
 
-__all__ = ["DEGENERATE_STD", "discounted_returns", "random_policy_returns", "return_scales"]
+__all__ = [
+    "DEGENERATE_STD",
+    "discounted_returns",
+    "random_policy_returns",
+    "return_scales",
+    "scales_and_rules",
+]
 
 DEGENERATE_STD = 1e-6  # random-policy returns with a smaller std are treated as constant
 
@@ -125,10 +131,27 @@ def return_scales(
     a per-step reward bound ``r_max`` in ``reward_bounds`` it gets ``(1 - gamma) / r_max``
     instead (the largest possible discounted return becomes 1), else it raises.
     """
+    found = scales_and_rules(
+        task_set, gamma, num_tasks=num_tasks, seed=seed, reward_bounds=reward_bounds
+    )
+    return {env_id: scale for env_id, (scale, _) in found.items()}
+
+
+def scales_and_rules(
+    task_set: TaskSet,
+    gamma: float,
+    *,
+    num_tasks: int = 64,
+    seed: int = 0,
+    reward_bounds: dict[str, float] | None = None,
+) -> dict[str, tuple[float, str]]:
+    """:func:`return_scales` with the rule behind each scale: ``{env_id: (scale, rule)}``,
+    ``rule`` ``"random-std"`` (``1 / std(G_t)``) or ``"reward-bound"`` (``(1 - gamma) / r_max``).
+    """
     if not 0 < gamma <= 1:
         raise ValueError(f"return_scales: gamma must be in (0, 1], got {gamma}.")
     raw = dataclasses.replace(task_set, reward_scales=tuple((e, 1.0) for e in task_set.envs))
-    scales: dict[str, float] = {}
+    found: dict[str, tuple[float, str]] = {}
     for i, env_id in enumerate(raw.envs):
         g = random_policy_returns(raw, i, gamma, num_tasks=num_tasks, seed=seed)
         std = float(np.std(g))
@@ -141,7 +164,7 @@ def return_scales(
                     f"{env_id}: the random policy's returns are constant (std {std:.3g}); pass "
                     "reward_bounds={env_id: max reward per step} to scale by the bound."
                 )
-            scales[env_id] = float(f"{(1.0 - gamma) / bound:.4g}")
+            found[env_id] = (float(f"{(1.0 - gamma) / bound:.4g}"), "reward-bound")
         else:
-            scales[env_id] = float(f"{1.0 / std:.4g}")
-    return scales
+            found[env_id] = (float(f"{1.0 / std:.4g}"), "random-std")
+    return found

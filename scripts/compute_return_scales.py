@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing the pack
     sys.path.insert(0, str(ROOT))
 
 from projected_envs.benchmarks import SHIPPED_GAMMA, benchmark  # noqa: E402
-from projected_envs.return_scale import return_scales  # noqa: E402
+from projected_envs.return_scale import scales_and_rules  # noqa: E402
 
 DEFAULT_OUTPUT = ROOT / "projected_envs" / "data" / "return_scales.json"
 
@@ -45,31 +45,24 @@ def compute(
     scales: dict[str, float] = {}
     bound_rule: list[str] = []
     for split in (bench.train, bench.ood_test):
-        todo = tuple(e for e in split.envs if e not in scales)
-        if not todo:
-            continue
-        subset = dataclasses.replace(
-            split,
-            envs=todo,
-            weights=None,
-            env_kwargs=tuple(kv for kv in split.env_kwargs if kv[0] in todo),
-            reward_scales=(),
-        )
-        for env_id in todo:
+        for env_id in (e for e in split.envs if e not in scales):
             start = time.perf_counter()
             one = dataclasses.replace(
-                subset,
+                split,
                 envs=(env_id,),
-                env_kwargs=tuple(kv for kv in subset.env_kwargs if kv[0] == env_id),
+                weights=None,
+                env_kwargs=tuple(kv for kv in split.env_kwargs if kv[0] == env_id),
+                reward_scales=(),
             )
             bounds = {}
-            base = one.make_env(0).unwrapped
             if env_id.startswith("dmc/"):  # DM Control: reward in [0, 1] per physics step
-                bounds[env_id] = float(getattr(base, "action_repeat", 1))
-            found = return_scales(one, gamma, num_tasks=num_tasks, seed=seed, reward_bounds=bounds)
-            if bounds and found[env_id] == float(f"{(1 - gamma) / bounds[env_id]:.4g}"):
+                bounds[env_id] = float(getattr(one.make_env(0).unwrapped, "action_repeat", 1))
+            found = scales_and_rules(
+                one, gamma, num_tasks=num_tasks, seed=seed, reward_bounds=bounds
+            )
+            scales[env_id], rule = found[env_id]
+            if rule == "reward-bound":
                 bound_rule.append(env_id)
-            scales.update(found)
             took = time.perf_counter() - start
             print(f"{name}: {env_id} scale {scales[env_id]:.4g} ({took:.0f} s)", flush=True)
     return scales, bound_rule
