@@ -155,6 +155,28 @@ def identity(key: jax.Array, out_dim: int, in_dim: int) -> jax.Array:
     return jnp.eye(out_dim, in_dim, dtype=jnp.float32)
 
 
+def embed(x: jax.Array, out_dim: int) -> jax.Array:
+    """``identity(None, out_dim, len(x)) @ x`` without the matmul: ``x`` zero-padded or truncated.
+
+    The matrix-free form that :class:`projected_envs.ProjectObservation` and
+    :class:`projected_envs.ProjectAction` use for the ``identity`` family. Equal to the matmul
+    bitwise for finite ``x`` (a non-finite entry stays in its own coordinate instead of
+    spreading through ``0 * inf``).
+
+    Args:
+        x: float ``[in_dim]``.
+        out_dim: output size, a positive int.
+
+    Returns:
+        ``x``'s dtype, ``[out_dim]``.
+    """
+    in_dim = x.shape[0]
+    _check_dims(out_dim, in_dim, "embed")
+    if out_dim <= in_dim:
+        return x[:out_dim]
+    return jnp.concatenate([x, jnp.zeros((out_dim - in_dim,), x.dtype)])
+
+
 _FAMILIES: dict[str, ProjectionFn] = {
     "gaussian": gaussian,
     "orthogonal": orthogonal,

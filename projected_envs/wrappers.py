@@ -43,7 +43,7 @@ from projected_envs.core import (
     sanitize_action,
     unit_box,
 )
-from projected_envs.projections import ProjectionFn, identity, projection
+from projected_envs.projections import ProjectionFn, embed, identity, projection
 
 __all__ = [
     "META_EPISODE_EXTRAS",
@@ -86,15 +86,27 @@ def _check_matrix(matrix: jax.Array, shape: tuple[int, int], where: str) -> None
 
 
 class _OwnParamsWrapper(Wrapper):
-    """A wrapper whose params are ``Own(inner=..., <own fields>)``; unwraps them for the spaces."""
+    """A projection wrapper: params ``Own(inner=..., <matrix>)``, unwrapped for the spaces.
+
+    Subclasses set ``family`` and ``_sample``; the ``identity`` family has no matrix (None).
+    """
+
+    family: str
+    _sample: ProjectionFn
 
     def _inner_params(self, params: Any) -> Any:
         return self.env.default_params if params is None else params.inner
 
+    def _matrix(self, key: jax.Array | None, rows: int, cols: int) -> jax.Array | None:
+        """The task's matrix: None for ``identity``, else drawn (``key``) or the identity."""
+        if self.family == "identity":
+            return None
+        return identity(None, rows, cols) if key is None else self._sample(key, rows, cols)
+
     @property
     def samples_task(self) -> bool:
-        """Always True: this wrapper samples its projection matrix per task."""
-        return True
+        """True (a matrix per task); ``identity`` family: whether the inner env samples."""
+        return self.family != "identity" or self.env.samples_task
 
     def observation_space(self, params: Any = None) -> spaces.Box:
         return self.env.observation_space(self._inner_params(params))
@@ -111,7 +123,9 @@ class ProjectObservationParams:
     """Params of :class:`ProjectObservation`: the inner task plus the observation projection."""
 
     inner: Any  # params of the wrapped env
-    obs_matrix: jax.Array  # float32 [dim, inner obs size]: M_o
+    # float32 [dim, inner obs size]: M_o; None for the ``identity`` family (no matrix: zero-pad
+    # or truncate, no matmul)
+    obs_matrix: jax.Array | None
 
 
 class ProjectObservation(_OwnParamsWrapper):
@@ -122,6 +136,13 @@ class ProjectObservation(_OwnParamsWrapper):
     uses the ``identity`` family (pad with zeros / truncate), so ``make()`` + this wrapper with
     default params is deterministic and, for ``dim`` equal to the inner obs size, reproduces the
     inner observations bitwise. The state is the inner env's state, unchanged.
+
+    With ``family="identity"`` nothing is random, so the wrapper carries no matrix: its params
+    have ``obs_matrix=None`` (``default_params`` and ``sample_task`` alike) and observations are
+    zero-padded or truncated without a matmul (:func:`projected_envs.projections.embed`; the
+    same numbers, at a fraction of the cost on small envs: docs/benchmarks.md). Params with a
+    matrix are refused there (another tree structure): to apply your own ``M_o``, use a
+    wrapper of a random family and put the matrix in its params.
 
     Args:
         env: the env to wrap (usually ``Normalize(make(...))``).
@@ -145,19 +166,18 @@ class ProjectObservation(_OwnParamsWrapper):
     @property
     def default_params(self) -> ProjectObservationParams:
         """Inner default params with the identity (pad/truncate) projection."""
-        return ProjectObservationParams(
-            inner=self.env.default_params, obs_matrix=identity(None, self.dim, self.in_dim)
-        )
+        matrix = self._matrix(None, self.dim, self.in_dim)
+        return ProjectObservationParams(inner=self.env.default_params, obs_matrix=matrix)
 
     def sample_task(self, key: jax.Array) -> ProjectObservationParams:
         """Inner task from ``split(key)[0]``, ``M_o`` from ``family`` with ``split(key)[1]``."""
         key_inner, key_own = jax.random.split(key)
-        return ProjectObservationParams(
-            inner=self.env.sample_task(key_inner),
-            obs_matrix=self._sample(key_own, self.dim, self.in_dim),
-        )
+        matrix = self._matrix(key_own, self.dim, self.in_dim)
+        return ProjectObservationParams(inner=self.env.sample_task(key_inner), obs_matrix=matrix)
 
     def _project(self, obs: jax.Array, params: ProjectObservationParams) -> jax.Array:
+        if params.obs_matrix is None:  # identity family (check_params fixed the structure)
+            return embed(obs, self.dim)
         _check_matrix(params.obs_matrix, (self.dim, self.in_dim), "ProjectObservation")
         return jnp.dot(params.obs_matrix, obs, precision=jax.lax.Precision.HIGHEST)  # [dim]
 
@@ -190,7 +210,8 @@ class ProjectActionParams:
     """Params of :class:`ProjectAction`: the inner task plus the action projection."""
 
     inner: Any  # params of the wrapped env
-    action_matrix: jax.Array  # float32 [inner action size, dim]: M_a
+    # float32 [inner action size, dim]: M_a; None for the ``identity`` family (no matrix)
+    action_matrix: jax.Array | None
 
 
 class ProjectAction(_OwnParamsWrapper):
@@ -206,7 +227,9 @@ class ProjectAction(_OwnParamsWrapper):
     ``info["action_clip"]`` (float32 ``[]``) reports the L1 norm ``sum |M_a a - clip(M_a a)|``
     of what was cut off (0 when nothing was). ``default_params`` uses the ``identity`` family,
     so with ``dim`` equal to the inner action size and actions in ``[-1, 1]`` the inner env sees
-    the agent's actions unchanged. The state is the inner env's state, unchanged.
+    the agent's actions unchanged. The state is the inner env's state, unchanged. With
+    ``family="identity"`` the wrapper carries no matrix (``action_matrix=None``) and pads or
+    truncates the action without a matmul, as :class:`ProjectObservation` does.
 
     Args:
         env: the env to wrap.
@@ -230,17 +253,14 @@ class ProjectAction(_OwnParamsWrapper):
     @property
     def default_params(self) -> ProjectActionParams:
         """Inner default params with the identity (pad/truncate) projection."""
-        return ProjectActionParams(
-            inner=self.env.default_params, action_matrix=identity(None, self.out_dim, self.dim)
-        )
+        matrix = self._matrix(None, self.out_dim, self.dim)
+        return ProjectActionParams(inner=self.env.default_params, action_matrix=matrix)
 
     def sample_task(self, key: jax.Array) -> ProjectActionParams:
         """Inner task from ``split(key)[0]``, ``M_a`` from ``family`` with ``split(key)[1]``."""
         key_inner, key_own = jax.random.split(key)
-        return ProjectActionParams(
-            inner=self.env.sample_task(key_inner),
-            action_matrix=self._sample(key_own, self.out_dim, self.dim),
-        )
+        matrix = self._matrix(key_own, self.out_dim, self.dim)
+        return ProjectActionParams(inner=self.env.sample_task(key_inner), action_matrix=matrix)
 
     def reset(
         self, key: jax.Array, params: ProjectActionParams | None = None
@@ -254,8 +274,11 @@ class ProjectAction(_OwnParamsWrapper):
         params = self.check_params(params)
         action = check_action(action, self.dim, "ProjectAction")
         action, num_nonfinite = sanitize_action(action)  # [dim] in [-1, 1], finite
-        _check_matrix(params.action_matrix, (self.out_dim, self.dim), "ProjectAction")
-        env_action = jnp.dot(params.action_matrix, action, precision=jax.lax.Precision.HIGHEST)
+        if params.action_matrix is None:  # identity family: no matrix (structure checked)
+            env_action = embed(action, self.out_dim)
+        else:
+            _check_matrix(params.action_matrix, (self.out_dim, self.dim), "ProjectAction")
+            env_action = jnp.dot(params.action_matrix, action, precision=jax.lax.Precision.HIGHEST)
         clipped = jnp.clip(env_action, -1.0, 1.0)  # [inner action size]
         obs, state, reward, terminated, truncated, info = self.env.transition(
             key, state, clipped, params.inner
@@ -405,7 +428,7 @@ class MetaEpisode(Wrapper):
         check_state(state, self.name)
         action = check_action(action, self.inner_action_size, "MetaEpisode")
         # The action the inner env uses (finite, in [-1, 1]): the "action" extra echoes it.
-        action, _ = sanitize_action(action)
+        action, num_nonfinite = sanitize_action(action)
         key_step, key_reset = jax.random.split(key)
         obs_st, inner_st, reward, terminated, truncated, info = self.env.transition(
             key_step, state.inner, action, params
@@ -418,6 +441,8 @@ class MetaEpisode(Wrapper):
         trial_returns = state.trial_returns + jnp.where(is_trial, reward, 0.0)
         info = {
             **info,
+            # counted here: the inner env (e.g. ProjectAction) only sees the sanitised action
+            "action_nonfinite": num_nonfinite,
             "trial": state.trial,
             "trial_done": trial_done,
             "trial_return": jnp.sum(jnp.where(is_trial, trial_returns, 0.0)),
@@ -466,11 +491,20 @@ class MetaEpisode(Wrapper):
             self.env.reset, trial_done, key_reset, params, obs_st, inner_st
         )
         zero = jnp.zeros((), jnp.float32)
-        obs_next = self._observe(inner_obs, action, reward, trial_done, zero)  # task goes on
-        obs_first, state_first = self._first(inner_obs, inner)  # task ended: a new one starts
+        # One observation: where the task ended its extras are a new task's first ones (the
+        # inner observation is the new task's reset either way); selecting the few extras,
+        # not two whole observations, keeps this step cheap on small envs.
+        keep = jnp.logical_not(task_done)
+        obs = self._observe(
+            inner_obs,
+            jnp.where(keep, action, 0.0),
+            jnp.where(keep, reward, 0.0),
+            jnp.logical_and(keep, trial_done),
+            task_done,
+        )
+        _, state_first = self._first(inner_obs, inner)  # task ended: a new one starts
         state_next = self._continue(state, inner, trial_done, info)
         state = jax.tree.map(lambda f, n: jnp.where(task_done, f, n), state_first, state_next)
-        obs = jnp.where(task_done, obs_first, obs_next)
         final = jnp.where(task_done, self._observe(obs_st, action, reward, trial_done, zero), obs)
         truncated = jnp.zeros((), bool)
         info = {

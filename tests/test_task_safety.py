@@ -132,6 +132,15 @@ def test_project_action_clips_to_the_agent_box_before_projecting():
     assert float(info["action_clip"]) == pytest.approx(0.0)
 
 
+def test_full_stack_reports_nonfinite_actions():
+    # MetaEpisode sanitises before ProjectAction sees the action, so it must count them itself.
+    task = STACK.sample_task(jax.random.key(0))
+    _, state = STACK.reset(jax.random.key(1), task)
+    action = jnp.array([jnp.nan, -jnp.inf, 0.5])
+    *_, info = STACK.step(jax.random.key(2), state, action, task)
+    assert int(info["action_nonfinite"]) == 2
+
+
 def test_meta_episode_echoes_the_action_the_env_used():
     meta = MetaEpisode(FAKE, num_trials=2)
     _, state = meta.reset(jax.random.key(0))

@@ -149,6 +149,39 @@ def test_identity_default_params_pad_and_truncate():
     assert obs_env.action_size == 2 and act_env.obs_size == 3
 
 
+@pytest.mark.parametrize("obs_dim, action_dim", [(5, 4), (2, 1)])  # pad / truncate
+def test_identity_family_has_no_matrix_and_equals_the_identity_matmul(obs_dim, action_dim):
+    # Reference: a random-family stack given the dense identity matrices (default_params).
+    dense = ProjectAction(ProjectObservation(FAKE, obs_dim, "gaussian"), action_dim, "gaussian")
+    free = ProjectAction(ProjectObservation(FAKE, obs_dim, "identity"), action_dim, "identity")
+    task = free.sample_task(jax.random.key(2))
+    assert task.action_matrix is None and task.inner.obs_matrix is None
+    assert jax.tree.structure(task) == jax.tree.structure(free.default_params)
+    assert not free.samples_task  # nothing is random: params=None runs the one task
+    actions = jnp.asarray(np.random.default_rng(4).uniform(-1.5, 1.5, (40, action_dim)))
+    key = jax.random.key(5)
+    dense_task = ProjectActionParams(  # the same inner task, dense identity matrices
+        inner=ProjectObservationParams(inner=task.inner.inner, obs_matrix=np.eye(obs_dim, 3)),
+        action_matrix=np.eye(2, action_dim),
+    )
+    want = rollout(dense, dense_task, key, actions)
+    got = rollout(free, task, key, actions)
+    for g, w in zip(got[:5], want[:5]):
+        np.testing.assert_array_equal(g, w)
+    for name in ("final_observation", "action_clip", "action_nonfinite"):
+        np.testing.assert_array_equal(got[5][name], want[5][name])
+    # A matrix given to an identity-family wrapper would be ignored: refused instead.
+    with pytest.raises(ValueError, match="task structure"):
+        free.reset(key, dense.default_params)
+
+
+def test_identity_family_keeps_the_inner_envs_sampling():
+    goals = ProjectObservation(ProjectObservation(FAKE, 3, "gaussian"), 4, "identity")
+    assert goals.samples_task  # the inner projection is still drawn per task
+    with pytest.raises(ValueError, match="sample_task"):
+        goals.reset(jax.random.key(0))
+
+
 @pytest.mark.skipif(
     importlib.util.find_spec("projected_envs.registry") is None, reason="registry not available"
 )
