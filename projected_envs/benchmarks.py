@@ -288,7 +288,9 @@ CLASSIC_KWARGS: dict[str, dict[str, Any]] = {
 CLASSIC_EXTRAS: tuple[str, ...] = ("reward", "trial_done", "task_start")
 CLASSIC_DESCRIPTION = (
     "The CPU default, designed to be meta-learnable in minutes on a CPU (measured: "
-    "docs/tasks.md, 'The difficulty ladder'). Train: four gymnax envs (Pendulum-v1, "
+    "docs/tasks.md, 'The difficulty ladder'; the cpu preset learns above the random policy "
+    "and the memoryless agent on unseen projections, but shows no gain across trials yet: "
+    "docs/main_job.md). Train: four gymnax envs (Pendulum-v1, "
     "MountainCarContinuous-v0, Reacher-misc, PointRobot-misc) that compile in about a second; "
     "Reacher's and PointRobot's goals are drawn per task and held across its trials "
     "(PointRobot's is unobserved: it must be found in trial 1 and remembered). Each task draws "
