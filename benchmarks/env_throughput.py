@@ -11,7 +11,11 @@ batch. Two rollouts are timed:
   limit, flags, and the auto-reset to a fresh initial state, computed on the steps where some
   env of the batch ended its episode (``core.reset_where``);
 * ``no reset`` (reported as a ratio): our ``transition``, i.e. the same without auto-reset, to
-  separate the adapter's own cost from the cost of fresh resets.
+  separate the adapter's own cost from the cost of fresh resets;
+* ``vs brax`` (brax envs, reported as a ratio): ours over the raw env under brax's own
+  training wrappers (``EpisodeWrapper`` with our time limit, then ``AutoResetWrapper``),
+  the auto-reset brax users know. It restores a cached first state instead of drawing a
+  fresh one, so it does less work than ours; the ratio is the price of fresh resets.
 
 Every rollout sums rewards *and* observations (with rewards only, XLA removes the physics of
 envs with a constant reward, e.g. brax's inverted_pendulum). Each rollout is compiled once
@@ -114,10 +118,11 @@ def ours_rollout(env_id: str, batch: int, steps: int, auto_reset: bool = True) -
     )
 
 
-def raw_rollout(env_id: str, batch: int, steps: int) -> Rollout:
-    """Jitted ``key -> reward sum`` of the backend env the adapter wraps, same workload."""
+def raw_rollout(env_id: str, batch: int, steps: int, brax_autoreset: bool = False) -> Rollout:
+    """Jitted ``key -> reward sum`` of the backend env the adapter wraps, same workload
+    (``brax_autoreset``: under brax's ``EpisodeWrapper`` + ``AutoResetWrapper``)."""
     suite, _ = env_id.split("/", 1)
-    env, _ = make(env_id)
+    env, params = make(env_id)
     size = env.action_size
     if suite == "gymnax":
         raw, raw_params = env.gymnax_env, env.default_params
@@ -131,6 +136,11 @@ def raw_rollout(env_id: str, batch: int, steps: int) -> Rollout:
 
     elif suite in ("brax", "dmc"):
         raw = env.raw_env
+        if brax_autoreset:
+            from brax.envs.wrappers.training import AutoResetWrapper, EpisodeWrapper
+
+            limit = int(params.max_steps_in_episode)
+            raw = AutoResetWrapper(EpisodeWrapper(raw, episode_length=limit, action_repeat=1))
 
         def reset(k):
             return raw.reset(k)
@@ -172,6 +182,8 @@ def measure(env_id: str, batch: int, steps: int, repeats: int) -> dict[str, Any]
         "ours": ours_rollout(env_id, batch, steps),
         "transition": ours_rollout(env_id, batch, steps, auto_reset=False),
     }
+    if env_id.startswith("brax/"):
+        fns["brax"] = raw_rollout(env_id, batch, steps, brax_autoreset=True)
     compile_s = {name: _timed(fn, jax.random.key(0)) for name, fn in fns.items()}
     times: dict[str, list[float]] = {name: [] for name in fns}
     for r in range(repeats):
@@ -184,9 +196,14 @@ def measure(env_id: str, batch: int, steps: int, repeats: int) -> dict[str, Any]
         "ours_sps": sps["ours"],
         "ratio": sps["ours"] / sps["raw"],
         "transition_ratio": sps["transition"] / sps["raw"],
+        "vs_brax_autoreset": sps["ours"] / sps["brax"] if "brax" in sps else None,
         "compile_raw_s": compile_s["raw"],
         "compile_ours_s": compile_s["ours"],
     }
+
+
+def _fmt(ratio: float | None) -> str:
+    return "" if ratio is None else f"{ratio:.3f}"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -206,7 +223,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"batch {args.batch} x {args.steps}-step scan, median of {repeats}; device: {machine}")
     header = (
         f"| {'env':<32} | {'raw steps/s':>12} | {'ours steps/s':>12} | {'ratio':>6} "
-        f"| {'no reset':>8} |"
+        f"| {'no reset':>8} | {'vs brax':>7} |"
     )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
@@ -216,12 +233,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rows.append(row)
         print(
             f"| {env_id:<32} | {row['raw_sps']:>12,.0f} | {row['ours_sps']:>12,.0f} "
-            f"| {row['ratio']:>6.3f} | {row['transition_ratio']:>8.3f} |",
+            f"| {row['ratio']:>6.3f} | {row['transition_ratio']:>8.3f} "
+            f"| {_fmt(row['vs_brax_autoreset']):>7} |",
             flush=True,
         )
     result = {
         "env_throughput": {r["env"]: round(r["ratio"], 4) for r in rows},
         "without_auto_reset": {r["env"]: round(r["transition_ratio"], 4) for r in rows},
+        "vs_brax_autoreset": {
+            r["env"]: round(r["vs_brax_autoreset"], 4)
+            for r in rows
+            if r["vs_brax_autoreset"] is not None
+        },
         "min_ratio": round(min(r["ratio"] for r in rows), 4),
         "goal": 0.95,
         "batch": args.batch,
