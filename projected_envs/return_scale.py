@@ -32,6 +32,7 @@ from projected_envs.tasks import TaskSet
 
 __all__ = [
     "DEGENERATE_STD",
+    "RARE_REWARD_FRACTION",
     "discounted_returns",
     "random_policy_returns",
     "return_scales",
@@ -39,6 +40,11 @@ __all__ = [
 ]
 
 DEGENERATE_STD = 1e-6  # random-policy returns with a smaller std are treated as constant
+# An env whose random policy earns a reward in fewer than this share of its tasks has rare
+# rewards: the std of its returns rests on a handful of tasks (dm_control's finger-spin,
+# reacher-hard), so another sample of tasks gives another scale, and 1/std blows up the return
+# of an agent that does earn the reward.
+RARE_REWARD_FRACTION = 0.5
 
 
 def discounted_returns(reward: jax.Array, task_done: jax.Array, gamma: float) -> jax.Array:
@@ -77,6 +83,15 @@ def random_policy_returns(
     at every step of every task: float64 ``[steps]``. Tasks end at different steps when trials
     terminate early; steps after a task's end are dropped.
     """
+    g, valid = _random_policy_rollout(task_set, index, gamma, num_tasks, seed)
+    return g[valid]
+
+
+def _random_policy_rollout(
+    task_set: TaskSet, index: int, gamma: float, num_tasks: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(G_t, valid)``, float64 and bool ``[horizon, num_tasks]``: see
+    :func:`random_policy_returns` (``valid`` marks the steps before each task's end)."""
     env = task_set.make_env(index)
     limit = task_set.max_trial_steps(index)
     if limit is None:
@@ -110,7 +125,7 @@ def random_policy_returns(
         return discounted_returns(reward, done, gamma), valid, done
 
     g, valid, _ = jax.device_get(run(jax.random.key(seed)))
-    return np.asarray(g, np.float64)[np.asarray(valid)]
+    return np.asarray(g, np.float64), np.asarray(valid)
 
 
 def return_scales(
@@ -129,7 +144,9 @@ def return_scales(
     An env whose random-policy returns are constant (std below ``1e-6``: the random policy
     never earns anything, e.g. DM Control's ball-in-cup catch) has no spread to scale by; with
     a per-step reward bound ``r_max`` in ``reward_bounds`` it gets ``(1 - gamma) / r_max``
-    instead (the largest possible discounted return becomes 1), else it raises.
+    instead (the largest possible discounted return becomes 1), else it raises. So does an
+    env with a bound in which the random policy earns a reward in fewer than
+    ``RARE_REWARD_FRACTION`` of the tasks (rare rewards: their std is not a reliable scale).
     """
     found = scales_and_rules(
         task_set, gamma, num_tasks=num_tasks, seed=seed, reward_bounds=reward_bounds
@@ -153,12 +170,15 @@ def scales_and_rules(
     raw = dataclasses.replace(task_set, reward_scales=tuple((e, 1.0) for e in task_set.envs))
     found: dict[str, tuple[float, str]] = {}
     for i, env_id in enumerate(raw.envs):
-        g = random_policy_returns(raw, i, gamma, num_tasks=num_tasks, seed=seed)
+        per_step, valid = _random_policy_rollout(raw, i, gamma, num_tasks, seed)
+        g = per_step[valid]
         std = float(np.std(g))
         if not np.isfinite(std):
             raise ValueError(f"{env_id}: random-policy returns are not finite ({std}).")
-        if std < DEGENERATE_STD:
-            bound = (reward_bounds or {}).get(env_id)
+        bound = (reward_bounds or {}).get(env_id)
+        rewarded = np.any((np.abs(per_step) > 0) & valid, axis=0)  # [num_tasks]
+        rare = float(np.mean(rewarded)) < RARE_REWARD_FRACTION
+        if std < DEGENERATE_STD or (rare and bound is not None):
             if bound is None:
                 raise ValueError(
                     f"{env_id}: the random policy's returns are constant (std {std:.3g}); pass "

@@ -37,7 +37,7 @@ def _random_policy_return_std(task_set: pe.TaskSet, index: int, gamma: float) ->
     tasks), other keys, and G computed by a plain numpy loop over the recorded rewards.
     """
     env = task_set.make_env(index)
-    bank = task_set.eval_tasks(per_env=12)
+    bank = task_set.eval_tasks(per_env=32)
     tasks = bank.params[index]
     n = bank.sizes[index]
     horizon = task_set.max_task_steps
@@ -130,3 +130,29 @@ def test_bad_reward_scales_are_refused():
         dataclasses.replace(train, reward_scales=((train.envs[0], -1.0),))
     with pytest.raises(ValueError, match="normalize"):
         dataclasses.replace(train, normalize=False)
+
+
+def test_rules_for_constant_rare_and_common_rewards(monkeypatch):
+    # Synthetic returns-to-go [steps, tasks] stand in for the rollouts; the rule is tested.
+    from projected_envs import return_scale
+
+    gamma = 0.99
+    valid = np.ones((100, 10), bool)
+    common = np.tile([[1.0], [-1.0]], (50, 10))  # std 1, every task rewarded
+    rare = np.zeros((100, 10))
+    rare[:, :4] = 5.0  # rewards in 4 of 10 tasks (< RARE_REWARD_FRACTION)
+    constant = np.zeros((100, 10))
+    fake = {0: common, 1: rare, 2: rare, 3: constant}
+    monkeypatch.setattr(
+        return_scale, "_random_policy_rollout", lambda ts, i, g, n, s: (fake[i], valid)
+    )
+    train = pe.benchmark("classic").train
+    four = dataclasses.replace(train, reward_scales=())
+    bounds = {four.envs[1]: 1.0, four.envs[3]: 2.0}  # env 2 is rare but has no bound
+    found = return_scale.scales_and_rules(four, gamma, reward_bounds=bounds)
+    assert found[four.envs[0]] == (1.0, "random-std")
+    assert found[four.envs[1]] == (0.01, "reward-bound")  # rare, bounded: (1 - gamma) / r_max
+    assert found[four.envs[2]] == (float(f"{1 / rare.std():.4g}"), "random-std")
+    assert found[four.envs[3]] == (0.005, "reward-bound")  # constant: its bound 2
+    with pytest.raises(ValueError, match="reward_bounds"):
+        return_scale.scales_and_rules(four, gamma, reward_bounds={four.envs[1]: 1.0})
