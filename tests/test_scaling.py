@@ -76,3 +76,25 @@ def test_scaling_benchmark_runs_on_forced_cpu_devices(tmp_path):
     assert rows[1]["vs_linear"] == pytest.approx(
         rows[1]["steps_per_s"] / (2 * rows[0]["steps_per_s"]), rel=1e-2
     )
+
+
+def test_stack_layers_ends_with_the_task_sets_own_stack():
+    # The profiler's last row must be the stack TaskSet builds: same task, same keys, same
+    # rollout (to the bit), and a base env with wider random draws runs.
+    import jax
+    import numpy as np
+    import stack_layers
+    import vec_env
+
+    from projected_envs.benchmarks import benchmark
+
+    env_id = "gymnax/Pendulum-v1"
+    ts = benchmark("classic").train
+    built = stack_layers.layers("classic", env_id)
+    mine, theirs = list(built.values())[-1], ts.make_env(ts.envs.index(env_id))
+    sample = lambda k: ts.sample_task(ts.envs.index(env_id), k)
+    run = lambda env: jax.jit(vec_env._env_run(env, 4, 8, sample))(jax.random.key(0))
+    np.testing.assert_array_equal(run(mine), run(theirs))
+    base = built["base"]
+    wide = vec_env.env_rollout(base, 4, 8, base.sample_task, width=3)
+    assert np.isfinite(float(wide(jax.random.key(1))))
