@@ -411,12 +411,15 @@ class MetaEpisode(Wrapper):
             jnp.zeros((), jnp.float32),
             jnp.ones((), jnp.float32),
         )
-        state = MetaEpisodeState(
+        return obs, self._first_state(inner_state)
+
+    def _first_state(self, inner_state: Any) -> MetaEpisodeState:
+        """The state at a task's first step: trial 0, no returns yet."""
+        return MetaEpisodeState(
             inner=inner_state,
             trial=jnp.zeros((), jnp.int32),
             trial_returns=jnp.zeros((self.num_trials,), jnp.float32),
         )
-        return obs, state
 
     def reset(self, key: jax.Array, params: Any = None) -> tuple[jax.Array, MetaEpisodeState]:
         return self._first(*self.env.reset(key, self.check_params(params)))
@@ -502,7 +505,7 @@ class MetaEpisode(Wrapper):
             jnp.logical_and(keep, trial_done),
             task_done,
         )
-        _, state_first = self._first(inner_obs, inner)  # task ended: a new one starts
+        state_first = self._first_state(inner)  # task ended: a new one starts
         state_next = self._continue(state, inner, trial_done, info)
         state = jax.tree.map(lambda f, n: jnp.where(task_done, f, n), state_first, state_next)
         final = jnp.where(task_done, self._observe(obs_st, action, reward, trial_done, zero), obs)
