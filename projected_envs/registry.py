@@ -112,6 +112,9 @@ def make(env_id: str, **kwargs: Any) -> tuple[Environment, Any]:
             brax / dmc envs take ``goal_sampling="task"`` (default: goals, targets and
             actuation directions drawn by ``sample_task``, held for the task) or
             ``"episode"`` (redrawn at every reset, as the original env).
+            ``gymnax/PointRobot-misc`` also takes ``teleport=False`` (the robot stays at
+            the goal), ``goal_angles=(low, high)`` (the arc of its goals, radians) and, with
+            ``teleport=False``, ``observe_last_action=False`` (last displacement shown as 0).
 
     Returns:
         ``(env, params)``: a :class:`projected_envs.core.Environment` with Box actions in
@@ -169,6 +172,8 @@ def check_kwargs(env_id: str, kwargs: dict[str, Any]) -> None:
         import gymnax
 
         valid = set(gymnax.make(name)[1].__dataclass_fields__)
+        # PointRobot-misc's options (make_gymnax refuses them for the other envs, by name)
+        valid |= {"teleport", "goal_angles", "observe_last_action"}
     elif suite == "brax" and name in BRAX_ENVS:
         valid = {"backend", "max_steps_in_episode"}
         if set(kwargs) - valid:

@@ -191,10 +191,19 @@ def _reacher_goal(env: Any) -> Callable[[jax.Array, Any], jax.Array]:
     return sample
 
 
-def _point_robot_goal(key: jax.Array, params: Any) -> jax.Array:
-    # gymnax (Dorfman et al. 2021): uniform angle on the upper semicircle of circle_radius
-    angle = jax.random.uniform(key, (), jnp.float32, 0.0, jnp.pi)
-    return params.circle_radius * jnp.stack([jnp.cos(angle), jnp.sin(angle)])
+#: gymnax's arc of PointRobot-misc goals: angles (radians) of the upper semicircle.
+POINT_ROBOT_GOAL_ANGLES: tuple[float, float] = (0.0, float(np.pi))
+
+
+def _point_robot_goal(
+    angles: tuple[float, float] = POINT_ROBOT_GOAL_ANGLES,
+) -> Callable[[jax.Array, Any], jax.Array]:
+    def sample(key: jax.Array, params: Any) -> jax.Array:
+        # gymnax (Dorfman et al. 2021): uniform angle on the upper semicircle of circle_radius
+        angle = jax.random.uniform(key, (), jnp.float32, angles[0], angles[1])
+        return params.circle_radius * jnp.stack([jnp.cos(angle), jnp.sin(angle)])
+
+    return sample
 
 
 def _swimmer_goal(key: jax.Array, params: Any) -> jax.Array:
@@ -207,7 +216,7 @@ TASK_GOALS: dict[str, Callable[[Any], GoalSpec]] = {
         "goal_xy", _reacher_goal(env), "goal position, uniform in [-joints, joints]^2 (observed)"
     ),
     "PointRobot-misc": lambda env: GoalSpec(
-        "goal", _point_robot_goal, "goal on the upper semicircle, uniform angle (not observed)"
+        "goal", _point_robot_goal(), "goal on the upper semicircle, uniform angle (not observed)"
     ),
     "Swimmer-misc": lambda env: GoalSpec(
         "goal_xy",
@@ -253,11 +262,18 @@ class GoalGymnaxEnv(GymnaxEnv):
         env: the gymnax env (one of :data:`TASK_GOALS`).
         params: its gymnax params.
         name: the id shown in messages.
+        goal_spec: the goal's law, if not gymnax's (:data:`TASK_GOALS`).
     """
 
-    def __init__(self, env: gymnax_environment.Environment, params: Any = None, name=None):
+    def __init__(
+        self,
+        env: gymnax_environment.Environment,
+        params: Any = None,
+        name=None,
+        goal_spec: GoalSpec | None = None,
+    ):
         super().__init__(env, params, name)
-        self.goal_spec = TASK_GOALS[env.name](env)
+        self.goal_spec = TASK_GOALS[env.name](env) if goal_spec is None else goal_spec
         gymnax_params = self._params
         self._params = jax.device_get(self._draw(jax.random.key(0), gymnax_params))
 
@@ -305,8 +321,59 @@ class GoalGymnaxEnv(GymnaxEnv):
         return super().env_action_box(params.env if isinstance(params, GoalParams) else params)
 
 
+class StayingPointRobot(GoalGymnaxEnv):
+    """PointRobot-misc without gymnax's teleport: the robot stays where it is at the goal.
+
+    gymnax moves the robot to a fresh start position at every step it is within
+    ``goal_radius`` of the goal, so a trial can reach the goal several times and the goal is
+    worth finding again within the same trial. In the sparse semicircle task as introduced for
+    meta-RL (Rakelly et al., 2019, PEARL; Zintgraf et al., 2020, VariBAD) the robot stays:
+    once found, the goal pays at every step spent in it, and a later trial can go straight
+    there. ``make_gymnax("PointRobot-misc", teleport=False)`` builds this env; everything
+    else (reward, observation, goal law, start law) is gymnax's.
+
+    ``observe_last_action=False`` shows gymnax's last-action entries of the observation
+    (``obs[3:5]``, the robot's last displacement) as 0, so the observation keeps gymnax's
+    layout and normalisation statistics. With them, a memoryless policy can keep moving the
+    way it last moved under any action projection (docs/tasks.md, "Designing point-nav").
+    """
+
+    def __init__(self, *args: Any, observe_last_action: bool = True, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.observe_last_action = bool(observe_last_action)
+
+    def _observe(self, state: Any, gymnax_params: Any) -> jax.Array:
+        obs = self._flat(self._env.get_obs(state, gymnax_params))
+        return obs if self.observe_last_action else obs.at[3:5].set(0.0)
+
+    def reset(self, key: jax.Array, params: Any = None) -> tuple[jax.Array, Any]:
+        """Fresh initial state from ``key``; the goal is ``params.goal``."""
+        _, state = super().reset(key, params)
+        return self._observe(state, self._gymnax_params(params)), state
+
+    def transition(self, key: jax.Array, state: Any, action: jax.Array, params: Any) -> StepResult:
+        gymnax_params = self._gymnax_params(params)
+        action = check_action(action, self._action_size, self._name)
+        env_action = self._to_env_action(action, params)
+        _, new_state, reward, _, info = self._env.step_env(key, state, env_action, gymnax_params)
+        # gymnax's own displacement (clipped to max_force), never the teleport
+        force = gymnax_params.max_force
+        pos = state.pos + jnp.clip(env_action, -force, force)
+        new_state = strong_like(new_state.replace(pos=pos), state)
+        obs = self._observe(new_state, gymnax_params)
+        truncated = jnp.asarray(self._env.is_truncated(new_state, gymnax_params), bool)
+        info = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in info.items()}
+        reward = jnp.asarray(reward, dtype=jnp.float32).reshape(())
+        return obs, new_state, reward, jnp.asarray(False), truncated.reshape(()), info
+
+
 def make_gymnax(
-    env_name: str, goal_sampling: GoalSampling = "task", **param_overrides: Any
+    env_name: str,
+    goal_sampling: GoalSampling = "task",
+    teleport: bool = True,
+    goal_angles: tuple[float, float] | None = None,
+    observe_last_action: bool = True,
+    **param_overrides: Any,
 ) -> GymnaxEnv:
     """Build ``gymnax/<env_name>``; keyword arguments override fields of its ``EnvParams``.
 
@@ -317,11 +384,22 @@ def make_gymnax(
         goal_sampling: for the goal envs of :data:`TASK_GOALS`: ``"task"`` (default) draws
             the goal in ``sample_task`` and holds it across resets (:class:`GoalGymnaxEnv`);
             ``"episode"`` keeps gymnax's goal drawn at every reset. Ignored by other envs.
+        teleport: PointRobot-misc only. ``True`` (gymnax's behaviour) moves the robot to a
+            fresh start position whenever it reaches the goal; ``False`` lets it stay there
+            (:class:`StayingPointRobot`, the original semicircle task). Needs
+            ``goal_sampling="task"``.
+        goal_angles: PointRobot-misc only: ``(low, high)`` in radians, the arc of the circle
+            its task goals are drawn on (uniform angle). Default: gymnax's upper semicircle
+            ``(0, pi)``; ``(pi, 2 pi)`` is the lower one (a held-out goal region). Needs
+            ``goal_sampling="task"``.
+        observe_last_action: PointRobot-misc with ``teleport=False`` only: ``False`` shows
+            the last displacement in the observation as 0 (:class:`StayingPointRobot`).
         **param_overrides: fields of the gymnax ``EnvParams``.
 
     Raises:
-        ValueError: for a name gymnax does not know, a params field it does not have, or an
-            unknown ``goal_sampling``.
+        ValueError: for a name gymnax does not know, a params field it does not have, an
+            unknown ``goal_sampling``, or ``teleport=False`` or ``goal_angles`` for another
+            env or with per-episode goals, or ``goal_angles`` that are not an arc.
     """
     if goal_sampling not in GOAL_SAMPLING:
         raise ValueError(
@@ -336,7 +414,40 @@ def make_gymnax(
             f"gymnax/{env_name}: unknown keyword(s) {unknown}; the params fields are "
             f"{sorted(fields)} (and goal_sampling)."
         )
+    if not teleport and (env_name != "PointRobot-misc" or goal_sampling != "task"):
+        raise ValueError(
+            f"gymnax/{env_name}: teleport=False is an option of PointRobot-misc with "
+            f'goal_sampling="task" only (got goal_sampling={goal_sampling!r}); drop it.'
+        )
+    if not observe_last_action and teleport:
+        raise ValueError(
+            f"gymnax/{env_name}: observe_last_action=False is an option of PointRobot-misc "
+            "with teleport=False only; add teleport=False or drop it."
+        )
+    goal_spec = None
+    if goal_angles is not None:
+        if env_name != "PointRobot-misc" or goal_sampling != "task":
+            raise ValueError(
+                f"gymnax/{env_name}: goal_angles is an option of PointRobot-misc with "
+                f'goal_sampling="task" only (got goal_sampling={goal_sampling!r}); drop it.'
+            )
+        low, high = (float(a) for a in goal_angles)
+        if not (np.isfinite(low) and np.isfinite(high) and low < high <= low + 2 * np.pi):
+            raise ValueError(
+                f"gymnax/{env_name}: goal_angles must be (low, high) radians with low < high "
+                f"<= low + 2 pi, e.g. (0, pi) for the upper semicircle; got {goal_angles!r}."
+            )
+        where = f"angle uniform in [{low:.4g}, {high:.4g}] rad"
+        goal_spec = GoalSpec("goal", _point_robot_goal((low, high)), f"goal on the circle, {where}")
     params = params.replace(**param_overrides)
+    if not teleport:
+        return StayingPointRobot(
+            env,
+            params,
+            name=f"gymnax/{env_name}",
+            goal_spec=goal_spec,
+            observe_last_action=observe_last_action,
+        )
     if env_name in TASK_GOALS and goal_sampling == "task":
-        return GoalGymnaxEnv(env, params, name=f"gymnax/{env_name}")
+        return GoalGymnaxEnv(env, params, name=f"gymnax/{env_name}", goal_spec=goal_spec)
     return GymnaxEnv(env, params, name=f"gymnax/{env_name}")

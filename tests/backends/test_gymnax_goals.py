@@ -114,3 +114,109 @@ def test_goal_params_read_through_and_bad_params_are_refused():
         env.reset(jax.random.key(0))  # no task: the goal would silently be the default one
     with pytest.raises(ValueError, match="goal_sampling"):
         pe.make("gymnax/Reacher-misc", goal_sampling="trial")
+
+
+def _raw_rollout(env, task, actions, key):
+    """Reference: gymnax's own step_env, with the robot put back where the raw
+    displacement leaves it (pos + clipped env action) after every step."""
+    raw_env, _ = gymnax.make("PointRobot-misc")
+    gp = task.env
+    _, state = env.reset(key, task)
+    rewards, positions = [], []
+    for t, a in enumerate(actions):
+        env_a = 0.5 * (np.asarray(a) + 1.0) * 2 * gp.max_force - gp.max_force  # [-1,1] -> box
+        _, nxt, r, _, _ = raw_env.step_env(jax.random.key(t), state, jnp.asarray(env_a), gp)
+        nxt = nxt.replace(pos=state.pos + jnp.clip(env_a, -gp.max_force, gp.max_force))
+        rewards.append(float(r))
+        positions.append(np.asarray(nxt.pos))
+        state = nxt
+    return np.asarray(rewards), np.asarray(positions)
+
+
+def test_staying_point_robot_stays_at_the_goal_and_is_gymnax_otherwise():
+    env, _ = pe.make(
+        "gymnax/PointRobot-misc", teleport=False, center_init=True, max_steps_in_episode=40
+    )
+    task = env.sample_task(jax.random.key(5))
+    key = jax.random.key(6)
+    # drive onto the goal in k equal steps (at most max_force per axis), then stand still
+    goal = np.asarray(task.goal, np.float64)
+    k = int(np.ceil(np.abs(goal).max() / 0.1))
+    actions = [goal / (k * 0.1)] * k + [np.array([0.0, 0.0])] * (20 - k)
+    ref_rewards, ref_pos = _raw_rollout(env, task, actions, key)
+    _, state = env.reset(key, task)
+    rewards, positions = [], []
+    for t, a in enumerate(actions):
+        obs, state, r, term, _, _ = env.transition(
+            jax.random.key(t), state, jnp.asarray(a, jnp.float32), task
+        )
+        rewards.append(float(r))
+        positions.append(np.asarray(state.pos))
+        assert not bool(term)
+        np.testing.assert_allclose(obs[:2], state.pos)  # the observation shows where it is
+    np.testing.assert_allclose(rewards, ref_rewards)
+    np.testing.assert_allclose(positions, ref_pos, atol=1e-6)
+    assert sum(rewards) >= 8  # it reached the goal and stayed there, rewarded at every step
+    assert int(state.goals_reached) == int(sum(rewards))
+    # gymnax's own env sends the robot back to the start at the first reach
+    teleporting, _ = pe.make("gymnax/PointRobot-misc", center_init=True)
+    _, s = teleporting.reset(key, task)
+    total = 0.0
+    for t, a in enumerate(actions):
+        _, s, r, *_ = teleporting.transition(jax.random.key(t), s, jnp.asarray(a), task)
+        total += float(r)
+    assert total < sum(rewards)
+
+
+def test_hidden_last_action_shows_zeros_and_keeps_the_rest_of_the_observation():
+    kwargs = {"teleport": False, "center_init": True}
+    seen, _ = pe.make("gymnax/PointRobot-misc", **kwargs)
+    hidden, _ = pe.make("gymnax/PointRobot-misc", observe_last_action=False, **kwargs)
+    task = seen.sample_task(jax.random.key(1))
+    _, s_seen = seen.reset(jax.random.key(2), task)
+    _, s_hidden = hidden.reset(jax.random.key(2), task)
+    action = jnp.array([0.7, -0.4])
+    o_seen, s_seen, r_seen, *_ = seen.transition(jax.random.key(3), s_seen, action, task)
+    o_hidden, s_hidden, r_hidden, *_ = hidden.transition(jax.random.key(3), s_hidden, action, task)
+    assert np.any(np.asarray(o_seen[3:5]) != 0)  # gymnax shows the displacement
+    np.testing.assert_array_equal(o_hidden[3:5], 0.0)
+    keep = np.r_[0:3, 5:6]
+    np.testing.assert_array_equal(np.asarray(o_hidden)[keep], np.asarray(o_seen)[keep])
+    assert float(r_seen) == float(r_hidden)
+    np.testing.assert_array_equal(s_hidden.pos, s_seen.pos)
+    with pytest.raises(ValueError, match="teleport=False"):
+        pe.make("gymnax/PointRobot-misc", observe_last_action=False)
+
+
+def test_teleport_is_a_point_robot_option_only():
+    with pytest.raises(ValueError, match="PointRobot-misc"):
+        pe.make("gymnax/Reacher-misc", teleport=False)
+    with pytest.raises(ValueError, match="goal_sampling"):
+        pe.make("gymnax/PointRobot-misc", teleport=False, goal_sampling="episode")
+
+
+def test_goal_angles_draw_point_robot_goals_on_the_given_arc():
+    env, _ = pe.make("gymnax/PointRobot-misc", goal_angles=(np.pi, 1.5 * np.pi))
+    keys = jax.random.split(jax.random.key(0), 500)
+    goals = np.asarray(jax.vmap(lambda k: env.sample_task(k).goal)(keys))
+    angles = np.arctan2(goals[:, 1], goals[:, 0]) % (2 * np.pi)
+    assert np.all((angles >= np.pi - 1e-5) & (angles <= 1.5 * np.pi + 1e-5))
+    assert angles.std() > 0.3  # spread over the arc (uniform: 0.45)
+    np.testing.assert_allclose(np.linalg.norm(goals, axis=1), 1.0, rtol=1e-5)
+    staying, _ = pe.make("gymnax/PointRobot-misc", teleport=False, goal_angles=(0.0, 0.1))
+    assert 0 <= float(np.arctan2(*staying.sample_task(keys[0]).goal[::-1])) <= 0.1 + 1e-6
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"goal_angles": (1.0, 1.0)}, "low < high"),
+        ({"goal_angles": (0.0, 7.0)}, "low < high"),
+        ({"goal_angles": (0.0, 1.0), "goal_sampling": "episode"}, "goal_sampling"),
+    ],
+)
+def test_bad_goal_angles_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        pe.make("gymnax/PointRobot-misc", **kwargs)
+    with pytest.raises(ValueError, match="PointRobot-misc"):
+        pe.make("gymnax/Reacher-misc", goal_angles=(0.0, 1.0))
