@@ -19,6 +19,7 @@ import dataclasses
 import difflib
 import functools
 import json
+import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
@@ -55,7 +56,8 @@ class Benchmark:
     observation size (the agent's input layout); ``num_trials`` equals ``train.num_trials``
     (test sets may use another K); ``id_test`` has envs from ``train`` with the same
     families and another ``seed``; ``ood_test`` shares no ``(env, obs_family,
-    action_family)`` with ``train`` (held-out envs, or the train envs under other families).
+    action_family)`` with ``train`` (held-out envs, the train envs under other families, or
+    under other ``make()`` kwargs: :attr:`TaskSet.components`).
     """
 
     name: str  # registry name, e.g. "classic"
@@ -109,7 +111,8 @@ class Benchmark:
         if overlap:
             raise ValueError(
                 f"{where}: ood_test overlaps train in {sorted(overlap)} "
-                "((env, obs_family, action_family)); hold out other envs or families."
+                "((env, make() kwargs, obs_family, action_family)); hold out other envs, "
+                "env kwargs or families."
             )
 
     def canonical(self) -> dict[str, Any]:
@@ -154,6 +157,7 @@ def make_benchmark(
     normalize: bool = True,
     obs_extras: Sequence[str] = _OBS_EXTRAS,
     env_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+    ood_env_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
     description: str = "",
     gamma: float | None = None,
@@ -164,15 +168,20 @@ def make_benchmark(
     ``train`` has seed ``seed``, ``id_test`` (the train envs, unweighted) ``seed + 1``,
     ``ood_test`` ``seed + 2``. ``ood_envs=None`` reuses the train envs (a family-OOD
     benchmark: then ``ood_obs_family`` / ``ood_action_family`` must differ from the train
-    ones). ``env_kwargs`` maps env id -> ``make()`` kwargs, for all three sets.
+    ones). ``env_kwargs`` maps env id -> ``make()`` kwargs, for all three sets, unless
+    ``ood_env_kwargs`` gives ``ood_test`` its own (an env under other kwargs, e.g. a held-out
+    goal region, is held out).
     ``reward_scales`` maps env id -> reward scale (``TaskSet.reward_scales``, the gamma-aware
     return scale for ``gamma``); each split gets the entries of its envs.
     """
     ood_envs = tuple(train_envs) if ood_envs is None else tuple(ood_envs)
     kwargs = dict(env_kwargs or {})
+    ood_kwargs = kwargs if ood_env_kwargs is None else dict(ood_env_kwargs)
     scales = dict(reward_scales or {})
 
-    def task_set(split: str, envs: tuple[str, ...], s: int, fam: tuple[str, str], w) -> TaskSet:
+    def task_set(
+        split: str, envs: tuple[str, ...], s: int, fam: tuple[str, str], w, kwargs=kwargs
+    ) -> TaskSet:
         return TaskSet(
             envs=envs,
             obs_dim=obs_dim,
@@ -199,7 +208,7 @@ def make_benchmark(
         num_trials=num_trials,
         train=train,
         id_test=task_set("id_test", tuple(train_envs), seed + 1, train_fam, None),
-        ood_test=task_set("ood_test", ood_envs, seed + 2, ood_fam, None),
+        ood_test=task_set("ood_test", ood_envs, seed + 2, ood_fam, None, ood_kwargs),
         description=description,
         gamma=gamma,
     )
@@ -303,6 +312,37 @@ CLASSIC_DESCRIPTION = (
     "at 0.6. Held out: Swimmer-misc (2-D goal reaching) and brax inverted_pendulum (balancing)."
 )
 
+# In-context navigation: the sparse semicircle task of meta-RL (Rakelly et al., 2019; Zintgraf
+# et al., 2020) under random action projections. The goal is held for the task and never
+# observed, and the robot stays where it is (no teleport): found in trial 1, it can be reached
+# directly in the later trials, so memory pays across trials.
+NAV_ENV = "gymnax/PointRobot-misc"
+NAV_KWARGS: dict[str, Any] = {
+    "max_steps_in_episode": 50,  # 10 steps to the arc, about 30 more to sweep it
+    "teleport": False,  # stay at the goal (gymnax moves the robot back at every reach)
+    "center_init": True,  # start at the origin, 1.0 from every goal
+    "goal_radius": 0.3,  # gymnax: 0.2 (not searched for at CPU budgets: docs/tasks.md)
+    # gymnax's observation shows the last displacement: with it a memoryless policy keeps
+    # moving the way it last moved under any projection, and matched S5 (docs/tasks.md)
+    "observe_last_action": False,
+}
+NAV_OOD_KWARGS: dict[str, Any] = {**NAV_KWARGS, "goal_angles": (math.pi, 2 * math.pi)}
+NAV_DESCRIPTION = (
+    "In-context navigation: the sparse point-robot semicircle "
+    "task of meta-RL (PEARL, VariBAD) under a random gaussian action projection per task "
+    "(A=2 agent actions mixed into the robot's 2-D displacement). The robot starts at the "
+    "origin; the goal, drawn per task on the upper unit semicircle and held for its K=4 "
+    "trials of 50 steps, is never observed: reward 1 per step within 0.3 of it. The robot "
+    "stays there once it arrives, so an agent that found the goal in trial 1 can go straight "
+    "to it in trials 2-4 (the in-context gain). Observations (position, last reward, time; "
+    "the last displacement shown as 0) are standardised and embedded unprojected in O=8; "
+    "extras: previous "
+    "reward, trial-done and task-start flags. Held out: goals on the lower semicircle, never "
+    "seen in training. Design discount 0.995 values the next trial at 0.78. At the cpu "
+    "preset's budget (6.55 M steps) S5, GRU and memoryless agents reach the same return and "
+    "none gains across trials (docs/tasks.md, 'Designing point-nav'): meant for larger budgets."
+)
+
 # Lu et al. (2023), DMC experiment: every DM Control task with obs <= 12 and actions <= 2.
 DMC_TRAIN: tuple[str, ...] = (
     "dmc/BallInCup",  # ball_in_cup-catch
@@ -327,6 +367,7 @@ BRAX_OOD: tuple[str, ...] = ("brax/hopper", "brax/swimmer")
 # The discount each shipped benchmark is designed for: its reward scales make the random
 # policy's discounted return O(1) at this gamma, and the presets train with it.
 SHIPPED_GAMMA: dict[str, float] = {
+    "point-nav": 0.995,
     "classic": 0.995,
     "classic-families": 0.995,
     "classic-full": 0.995,
@@ -390,6 +431,24 @@ def _classic() -> Benchmark:
         env_kwargs=CLASSIC_KWARGS,
         description=CLASSIC_DESCRIPTION,
         **_design("classic"),
+    )
+
+
+def _point_nav() -> Benchmark:
+    return make_benchmark(
+        "point-nav",
+        (NAV_ENV,),
+        (NAV_ENV,),
+        obs_dim=8,
+        action_dim=2,
+        num_trials=4,
+        obs_family="identity",
+        action_family="gaussian",
+        obs_extras=CLASSIC_EXTRAS,
+        env_kwargs={NAV_ENV: NAV_KWARGS},
+        ood_env_kwargs={NAV_ENV: NAV_OOD_KWARGS},
+        description=NAV_DESCRIPTION,
+        **_design("point-nav"),
     )
 
 
@@ -497,6 +556,7 @@ def _brax_locomotion() -> Benchmark:
 register_benchmark(_classic, name="classic")
 register_benchmark(_classic_families, name="classic-families")
 register_benchmark(_classic_full, name="classic-full")
+register_benchmark(_point_nav, name="point-nav")
 register_benchmark(_dmc_lu2023, name="dmc-lu2023")
 register_benchmark(_dmc_lu2023_multitrial, name="dmc-lu2023-multitrial")
 register_benchmark(_brax_locomotion, name="brax-locomotion")

@@ -523,6 +523,10 @@ class TaskSet:
         return _hash(self.canonical())
 
     @property
-    def components(self) -> frozenset[tuple[str, str, str]]:
-        """``{(env_id, obs_family, action_family)}``: what a held-out set must not share."""
-        return frozenset((e, self.obs_family, self.action_family) for e in self.envs)
+    def components(self) -> frozenset[tuple[str, tuple, str, str]]:
+        """``{(env_id, make() kwargs, obs_family, action_family)}``: what a held-out set must
+        not share. The same env built with other kwargs (another goal law, say) is another
+        component."""
+        return frozenset(
+            (e, self.kwargs_for(e), self.obs_family, self.action_family) for e in self.envs
+        )

@@ -6,6 +6,9 @@ and the ``make()`` kwargs of the benchmark that uses it (the trial length among 
 * ``upper_bound`` (``dmc/...``): DM Control rewards lie in ``[0, 1]`` per step, so a trial of
   ``max_steps_in_episode`` steps returns at most that many: the reference is that bound, exact and
   free (no training). Valid for any benchmark definition.
+* ``upper_bound`` (``gymnax/PointRobot-misc`` started at the origin, sparse reward, no
+  teleport: ``point-nav``): the steps of a trial minus those needed to reach the nearest goal
+  disc at full speed.
 * ``unprojected_oracle`` (every other env): the best of our agents (PPO with each ``--memory``
   kind, each ``--seeds`` seed) trained for ``--budget`` env steps on that single env *without*
   projections (identity projections at the env's own sizes, K = 1), scored as its mean raw trial
@@ -90,6 +93,38 @@ def dmc_entry(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         "reference": float(steps),
         "kind": "upper_bound",
         "what": DMC_WHAT.format(steps=steps),
+        "computed_for": None,
+    }
+
+
+POINT_ROBOT_WHAT = (
+    "Upper bound: the robot starts at the origin, {gap:.3g} from the nearest point of any goal "
+    "disc, and moves at most max_force * sqrt(2) = {speed:.3g} per step, so the first "
+    "{first} of the {steps} steps cannot be rewarded (1 per step in the disc): at most "
+    "{bound} per trial."
+)
+
+
+def point_robot_bound(kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The analytic upper bound of ``gymnax/PointRobot-misc`` started at the origin with a
+    sparse reward and no teleport (``point-nav``), or None for other settings."""
+    _, params = pe.make("gymnax/PointRobot-misc", **kwargs)
+    gp = params.env
+    if kwargs.get("teleport", True) or not gp.center_init or gp.dense_reward:
+        return None
+    speed = float(gp.max_force) * 2**0.5
+    gap = float(gp.circle_radius) - float(gp.goal_radius)
+    first = max(0, int(np.ceil(gap / speed - 1e-9)))  # reward counts the position before a move
+    steps = int(gp.max_steps_in_episode)
+    bound = max(0, steps - first)
+    return {
+        "env": "gymnax/PointRobot-misc",
+        "env_kwargs": kwargs,
+        "reference": float(bound),
+        "kind": "upper_bound",
+        "what": POINT_ROBOT_WHAT.format(
+            gap=gap, speed=speed, first=first, steps=steps, bound=bound
+        ),
         "computed_for": None,
     }
 
@@ -234,8 +269,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for (env_id, kwargs_text), provenance in targets(available, args.envs).items():
         kwargs = json.loads(kwargs_text)
         start = time.process_time()
+        bound = point_robot_bound(kwargs) if env_id == "gymnax/PointRobot-misc" else None
         if env_id.startswith("dmc/"):
             row = dmc_entry(env_id, kwargs)
+        elif bound is not None:
+            row = bound
         elif args.skip_trained:
             continue
         else:

@@ -70,6 +70,8 @@ def task_sets(cell: Cell, args: argparse.Namespace) -> tuple[TaskSet, TaskSet]:
     kwargs = {e: {"max_steps_in_episode": args.trial_steps} for e in args.envs}
     if "gymnax/MountainCarContinuous-v0" in kwargs:
         kwargs["gymnax/MountainCarContinuous-v0"] = {"max_steps_in_episode": args.mc_steps}
+    for env, extra in json.loads(args.env_kwargs).items():
+        kwargs[env] = {**kwargs[env], **extra}
     train = TaskSet(
         envs=tuple(args.envs),
         obs_dim=args.obs_dim,
@@ -203,6 +205,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--projected", nargs="+", default=["both"], choices=("action", "both"))
     p.add_argument("--prev-action", nargs="+", default=["no"], choices=("yes", "no"))
     p.add_argument("--memory", nargs="+", default=["s5", "gru", "none"])
+    p.add_argument(
+        "--env-kwargs",
+        default="{}",
+        help="JSON {env id: {keyword: value}} merged into the envs' keywords, e.g. "
+        '\'{"gymnax/PointRobot-misc": {"teleport": false}}\'',
+    )
     p.add_argument("--obs-dim", type=int, default=16)
     p.add_argument("--action-dim", type=int, default=2)
     p.add_argument("--trials", type=int, default=4)

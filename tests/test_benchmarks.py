@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import math
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +32,10 @@ tasks_module = importlib.import_module("projected_envs.tasks")
 # scales were recomputed on the final envs (goals per task), and rare-reward envs (the random
 # policy rewarded in fewer than half of the tasks: every dmc env but the cartpoles) are now
 # scaled by their reward bound (RARE_REWARD_FRACTION in return_scale.py; docs/tasks.md).
+# point-nav is new on 2026-11-28 (third session): the main job's cpu benchmark, in-context
+# navigation (docs/tasks.md, "Designing point-nav").
 PINNED = {
+    "point-nav": "e3df790beb7b",
     "classic": "97d7104b2a28",
     "classic-families": "ab45982e7e5a",
     "classic-full": "dc836a77f703",
@@ -117,6 +121,33 @@ def test_classic_trains_on_gymnax_and_holds_out_two_envs():
     full = benchmark("classic-full")
     assert (full.train.obs_family, full.train.action_family) == ("gaussian", "gaussian")
     assert full.train.envs == b.train.envs and full.ood_test.envs == b.ood_test.envs
+
+
+def test_point_nav_holds_out_a_goal_region_of_its_one_env():
+    b = benchmark("point-nav")
+    assert b.train.envs == b.id_test.envs == b.ood_test.envs == (bm.NAV_ENV,)
+    assert (b.train.obs_family, b.train.action_family) == ("identity", "gaussian")
+    assert "action" not in b.train.obs_extras and b.gamma == 0.995 and b.num_trials == 4
+    train, ood = dict(b.train.kwargs_for(bm.NAV_ENV)), dict(b.ood_test.kwargs_for(bm.NAV_ENV))
+    assert train["teleport"] is False and "goal_angles" not in train  # gymnax's upper arc
+    assert train["observe_last_action"] is False  # no displacement to keep moving along
+    assert ood == {**train, "goal_angles": (math.pi, 2 * math.pi)}
+    assert dict(b.id_test.kwargs_for(bm.NAV_ENV)) == train
+    # goals: upper semicircle in train and id_test, lower in ood_test, unit distance
+    for split, sign in (("train", 1), ("id_test", 1), ("ood_test", -1)):
+        bank = b.splits[split].eval_tasks(64)
+        goals = np.concatenate([np.asarray(p.inner.inner.goal) for p in bank.params])
+        np.testing.assert_allclose(np.linalg.norm(goals, axis=-1), 1.0, rtol=1e-5)
+        assert np.all(sign * goals[:, 1] >= 0), split
+
+
+def test_ood_env_kwargs_hold_out_the_same_env_under_other_kwargs():
+    kwargs = {"gymnax/Pendulum-v1": {"max_torque": 1.0}}
+    ok = make_benchmark("k", ("gymnax/Pendulum-v1",), None, 4, 1, ood_env_kwargs=kwargs)
+    assert dict(ok.ood_test.kwargs_for("gymnax/Pendulum-v1")) == {"max_torque": 1.0}
+    assert ok.train.kwargs_for("gymnax/Pendulum-v1") == ()
+    with pytest.raises(ValueError, match="ood_test overlaps train"):
+        make_benchmark("k", ("gymnax/Pendulum-v1",), None, 4, 1, env_kwargs=kwargs)
 
 
 def test_brax_locomotion_dims_cover_its_envs():

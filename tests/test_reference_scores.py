@@ -54,3 +54,35 @@ def test_tiny_trained_reference_is_written_and_found(script, tmp_path):
     assert refs[0].score == max(r["score"] for r in runs) and len(runs) == 2
     ood = pe.benchmark("classic").id_test
     assert pe.reference_for(ood, ood.envs.index("gymnax/Pendulum-v1"), refs)[0] == refs[0]
+
+
+def test_point_nav_bound_is_what_a_robot_that_knows_the_goal_gets(script):
+    """The analytic bound, against a rollout of the raw env: a robot that knows its goal and
+    drives straight at it at full speed collects exactly the bound when the goal lies on a
+    diagonal (both axes at max_force), and never more on other goals."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    bench = pe.benchmark("point-nav")
+    kwargs = dict(bench.train.kwargs_for("gymnax/PointRobot-misc"))
+    row = script.point_robot_bound(kwargs)
+    assert row["kind"] == "upper_bound" and row["reference"] == 45.0
+    env, params = pe.make("gymnax/PointRobot-misc", **kwargs)
+    steps = int(params.max_steps_in_episode)
+
+    def greedy_return(angle: float) -> float:
+        goal = jnp.array([np.cos(angle), np.sin(angle)], jnp.float32)
+        task = params.replace(goal=goal)
+        _, state = env.reset(jax.random.key(0), task)
+        total = 0.0
+        for t in range(steps):
+            push = (goal - state.pos) / params.env.max_force  # in [-1, 1] units of max_force
+            _, state, r, *_ = env.transition(jax.random.key(t), state, jnp.clip(push, -1, 1), task)
+            total += float(r)
+        return total
+
+    assert greedy_return(np.pi / 4) == row["reference"]
+    assert all(greedy_return(a) <= row["reference"] for a in (0.3, np.pi / 2, 2.5))
+    teleporting = {**kwargs, "teleport": True, "observe_last_action": True}
+    assert script.point_robot_bound(teleporting) is None  # no bound claimed for gymnax's own
