@@ -199,7 +199,7 @@ def _point_robot_goal(
     angles: tuple[float, float] = POINT_ROBOT_GOAL_ANGLES,
 ) -> Callable[[jax.Array, Any], jax.Array]:
     def sample(key: jax.Array, params: Any) -> jax.Array:
-        # gymnax (Dorfman et al. 2021): uniform angle on the upper semicircle of circle_radius
+        # gymnax (Dorfman et al. 2021): uniform angle on an arc of the circle of circle_radius
         angle = jax.random.uniform(key, (), jnp.float32, angles[0], angles[1])
         return params.circle_radius * jnp.stack([jnp.cos(angle), jnp.sin(angle)])
 
@@ -342,29 +342,27 @@ class StayingPointRobot(GoalGymnaxEnv):
         super().__init__(*args, **kwargs)
         self.observe_last_action = bool(observe_last_action)
 
-    def _observe(self, state: Any, gymnax_params: Any) -> jax.Array:
-        obs = self._flat(self._env.get_obs(state, gymnax_params))
+    def _shown(self, obs: jax.Array) -> jax.Array:
         return obs if self.observe_last_action else obs.at[3:5].set(0.0)
 
     def reset(self, key: jax.Array, params: Any = None) -> tuple[jax.Array, Any]:
         """Fresh initial state from ``key``; the goal is ``params.goal``."""
-        _, state = super().reset(key, params)
-        return self._observe(state, self._gymnax_params(params)), state
+        obs, state = super().reset(key, params)
+        return self._shown(obs), state
 
     def transition(self, key: jax.Array, state: Any, action: jax.Array, params: Any) -> StepResult:
+        _, new_state, reward, terminated, truncated, info = super().transition(
+            key, state, action, params
+        )
+        # gymnax's own displacement (clipped to max_force), never the teleport; the reward,
+        # time and truncation do not depend on where the robot ends up
         gymnax_params = self._gymnax_params(params)
         action = check_action(action, self._action_size, self._name)
         env_action = self._to_env_action(action, params)
-        _, new_state, reward, _, info = self._env.step_env(key, state, env_action, gymnax_params)
-        # gymnax's own displacement (clipped to max_force), never the teleport
         force = gymnax_params.max_force
-        pos = state.pos + jnp.clip(env_action, -force, force)
-        new_state = strong_like(new_state.replace(pos=pos), state)
-        obs = self._observe(new_state, gymnax_params)
-        truncated = jnp.asarray(self._env.is_truncated(new_state, gymnax_params), bool)
-        info = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in info.items()}
-        reward = jnp.asarray(reward, dtype=jnp.float32).reshape(())
-        return obs, new_state, reward, jnp.asarray(False), truncated.reshape(()), info
+        new_state = new_state.replace(pos=state.pos + jnp.clip(env_action, -force, force))
+        obs = self._shown(self._flat(self._env.get_obs(new_state, gymnax_params)))
+        return obs, new_state, reward, terminated, truncated, info
 
 
 def make_gymnax(
@@ -414,9 +412,11 @@ def make_gymnax(
             f"gymnax/{env_name}: unknown keyword(s) {unknown}; the params fields are "
             f"{sorted(fields)} (and goal_sampling)."
         )
-    if not teleport and (env_name != "PointRobot-misc" or goal_sampling != "task"):
+    point_robot_task = env_name == "PointRobot-misc" and goal_sampling == "task"
+    given = {"teleport=False": not teleport, "goal_angles": goal_angles is not None}
+    for option in (name for name, on in given.items() if on and not point_robot_task):
         raise ValueError(
-            f"gymnax/{env_name}: teleport=False is an option of PointRobot-misc with "
+            f"gymnax/{env_name}: {option} is an option of PointRobot-misc with "
             f'goal_sampling="task" only (got goal_sampling={goal_sampling!r}); drop it.'
         )
     if not observe_last_action and teleport:
@@ -426,11 +426,6 @@ def make_gymnax(
         )
     goal_spec = None
     if goal_angles is not None:
-        if env_name != "PointRobot-misc" or goal_sampling != "task":
-            raise ValueError(
-                f"gymnax/{env_name}: goal_angles is an option of PointRobot-misc with "
-                f'goal_sampling="task" only (got goal_sampling={goal_sampling!r}); drop it.'
-            )
         low, high = (float(a) for a in goal_angles)
         if not (np.isfinite(low) and np.isfinite(high) and low < high <= low + 2 * np.pi):
             raise ValueError(
