@@ -79,6 +79,11 @@ class ActorCritic(nn.Module):
         head_sizes: hidden widths of each of the policy and value heads.
         init_log_std: initial value of every entry of the log-std vector.
         obs_size: if set, the expected O; a different obs width raises at trace time.
+        separate_critic: give the value head its own encoder and memory (default False: one
+            encoder and memory feed both heads). The hidden state is then the pair
+            ``(actor hidden, critic hidden)``. The value loss then shapes only the critic's
+            memory: on `point-nav` a shared S5 learns features for the value (such as how far
+            into the task it is) that the policy also reads (docs/tasks.md).
     """
 
     action_dim: int
@@ -88,6 +93,7 @@ class ActorCritic(nn.Module):
     head_sizes: tuple[int, ...] = (128, 128)
     init_log_std: float = 0.0
     obs_size: int | None = None
+    separate_critic: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.action_dim, int | np.integer) or self.action_dim <= 0:
@@ -123,7 +129,8 @@ class ActorCritic(nn.Module):
     @nn.nowrap
     def initialize_carry(self, batch_size: int) -> Hidden:
         """Zero hidden state for ``batch_size`` sequences (leaves ``[batch_size, ...]``)."""
-        return self.make_memory_module().initialize_carry(batch_size)
+        hidden = self.make_memory_module().initialize_carry(batch_size)
+        return (hidden, hidden) if self.separate_critic else hidden
 
     def _check_inputs(self, obs: jax.Array, resets: jax.Array) -> None:
         if obs.ndim != 3:
@@ -157,13 +164,22 @@ class ActorCritic(nn.Module):
             ``(hidden after obs[-1], mean [T, B, A], log_std [A], value [T, B])``.
         """
         self._check_inputs(obs, resets)
-        x = MLP(self.encoder_sizes, name="encoder")(obs.astype(jnp.float32))  # [T, B, d_model]
-        hidden, y = self.make_memory_module(name="memory")(hidden, x, resets)  # [T, B, d_model]
+        obs = obs.astype(jnp.float32)
+        actor_hidden, critic_hidden = hidden if self.separate_critic else (hidden, None)
+        x = MLP(self.encoder_sizes, name="encoder")(obs)  # [T, B, d_model]
+        actor_hidden, y = self.make_memory_module(name="memory")(actor_hidden, x, resets)
         actor = MLP(self.head_sizes, name="actor")(y)
         mean = _dense(self.action_dim, 0.01, name="mean")(actor)  # [T, B, A]
         log_std = self.param(
             "log_std", nn.initializers.constant(self.init_log_std), (self.action_dim,)
         )
+        if self.separate_critic:
+            x = MLP(self.encoder_sizes, name="critic_encoder")(obs)
+            critic_memory = self.make_memory_module(name="critic_memory")
+            critic_hidden, y = critic_memory(critic_hidden, x, resets)
+            hidden = (actor_hidden, critic_hidden)
+        else:
+            hidden = actor_hidden
         critic = MLP(self.head_sizes, name="critic")(y)
         value = _dense(1, 1.0, name="value")(critic)[..., 0]  # [T, B]
         return hidden, mean, log_std, value

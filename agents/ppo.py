@@ -83,6 +83,7 @@ class PPOConfig:
     encoder_sizes: tuple[int, ...] = (128, 256)  # encoder MLP widths; the last is d_model
     head_sizes: tuple[int, ...] = (128, 128)  # hidden widths of the policy and value heads
     init_log_std: float = 0.0  # initial log-std of the Gaussian policy
+    separate_critic: bool = False  # the value head gets its own encoder and memory
 
     def __post_init__(self) -> None:
         _check_ints(self)
@@ -174,6 +175,7 @@ def make_network(config: PPOConfig, action_size: int, obs_size: int | None = Non
         head_sizes=config.head_sizes,
         init_log_std=config.init_log_std,
         obs_size=obs_size,
+        separate_critic=config.separate_critic,
     )
 
 

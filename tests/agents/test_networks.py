@@ -105,3 +105,38 @@ def test_bad_inputs_fail_with_messages_naming_the_values():
         ActorCritic(action_dim=0)
     with pytest.raises(ValueError, match=re.escape("head_sizes must be positive ints")):
         ActorCritic(action_dim=2, head_sizes=(8, -1))
+
+
+@pytest.mark.parametrize("memory", ["s5", "gru"])
+def test_separate_critic_is_two_shared_networks_one_per_head(memory):
+    """Reference: a shared network run twice, once with the actor's encoder and memory, once
+    with the critic's; the separate network's mean comes from the first, its value from the
+    second, and the value's gradient never reaches the actor's encoder or memory."""
+    net, shared = _small(memory, separate_critic=True), _small(memory)
+    params, (actor_h, critic_h) = _init(net, batch=2)
+    p = params["params"]
+    assert jax.tree.map(jnp.shape, actor_h) == jax.tree.map(jnp.shape, critic_h)
+    obs = jax.random.normal(jax.random.key(1), (6, 2, 5))
+    resets = jnp.array([[1, 0], [0, 0], [0, 1], [1, 0], [0, 0], [0, 1]], bool)
+    # Different critic weights, so that a mix-up of the two paths would show.
+    p = {**p, "critic_encoder": jax.tree.map(lambda x: 1.5 * x, p["critic_encoder"])}
+    heads = {k: p[k] for k in ("actor", "mean", "log_std", "critic", "value")}
+    as_actor = {"params": {**heads, "encoder": p["encoder"], "memory": p["memory"]}}
+    as_critic = {"params": {**heads, "encoder": p["critic_encoder"], "memory": p["critic_memory"]}}
+
+    (new_a, new_c), mean, _, value = net.apply({"params": p}, (actor_h, critic_h), obs, resets)
+    ref_a, ref_mean, _, _ = shared.apply(as_actor, actor_h, obs, resets)
+    ref_c, _, _, ref_value = shared.apply(as_critic, critic_h, obs, resets)
+    np.testing.assert_allclose(mean, ref_mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-5, atol=1e-6)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), new_a, ref_a)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), new_c, ref_c)
+
+    def total_value(q):
+        return net.apply({"params": q}, (actor_h, critic_h), obs, resets)[3].sum()
+
+    grads = jax.grad(total_value)(p)
+    for name in ("encoder", "memory", "actor", "mean"):
+        assert all(float(jnp.abs(g).max()) == 0 for g in jax.tree.leaves(grads[name])), name
+    for name in ("critic_encoder", "critic_memory"):
+        assert any(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(grads[name])), name

@@ -194,7 +194,8 @@ def _sequence_outputs(network, params, hidden0, tr: Transition):
     return gaussian_log_prob(tr.action, mean, log_std), value
 
 
-def test_rollout_resets_memory_at_task_boundaries_not_trial_boundaries():
+@pytest.mark.parametrize("separate_critic", [False, True])
+def test_rollout_resets_memory_at_task_boundaries_not_trial_boundaries(separate_critic):
     # CueRecall(delay=1): 3-step trials; 2 trials per task, so tasks end at t = 5, 11, ...
     task_set = TaskSet(
         envs=("probe/CueRecall",),
@@ -207,11 +208,13 @@ def test_rollout_resets_memory_at_task_boundaries_not_trial_boundaries():
         obs_extras=("trial_done", "task_start"),
         env_kwargs=(("probe/CueRecall", (("delay", 1),)),),
     )
-    config = PPOConfig(**TINY)
+    config = PPOConfig(**TINY, separate_critic=separate_critic)
     venv = VecEnv(task_set, config.num_envs)
     network = make_network(config, venv.action_size, venv.obs_size)
     state = jax.jit(make_init(config, task_set))(jax.random.key(0))
     params = state.train_state.params
+    # With a separate critic the hidden state is the pair (actor's, critic's).
+    assert isinstance(state.hidden, tuple) == separate_critic
 
     @jax.jit
     def two_rollouts(state: RunnerState):
@@ -240,7 +243,7 @@ def test_rollout_resets_memory_at_task_boundaries_not_trial_boundaries():
         log_prob, value = reference(hidden, tr)
         np.testing.assert_allclose(log_prob, tr.log_prob, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(value, tr.value, rtol=1e-4, atol=1e-5)
-    assert float(jnp.abs(hidden1).sum()) > 0
+    assert all(float(jnp.abs(h).sum()) > 0 for h in jax.tree.leaves(hidden1))
 
 
 class _TruncatingVecEnv:
