@@ -90,7 +90,8 @@ def task_sets(cell: Cell, args: argparse.Namespace) -> tuple[TaskSet, TaskSet]:
 
 
 def ppo_config(cell: Cell, args: argparse.Namespace) -> PPOConfig:
-    """The cpu preset's agent and PPO settings at the ladder's budget and gamma."""
+    """The agent and PPO settings the cpu preset had on ``classic`` (one memory shared by the
+    policy and value heads), at the ladder's budget and gamma."""
     steps = args.num_envs * args.num_steps
     return PPOConfig(
         learning_rate=args.lr,
