@@ -134,7 +134,7 @@ PRESETS: dict[str, TrainConfig] = {
             max_grad_norm=0.5,
             init_log_std=-0.5,
             # a shared S5 fell across the trials of a task (gain -1.60 [-2.05, -1.16] on
-            # id_test); with its own memory for the value, S5 gains +1.15 [0.72, 1.61]
+            # id_test); with its own memory for the value, S5 gains +1.15 [0.72, 1.59]
             separate_critic=True,
             **_SMALL_AGENT,
         ),
@@ -142,7 +142,8 @@ PRESETS: dict[str, TrainConfig] = {
         checkpoint_every=400,
         eval_every=16,
         eval_per_env=64,
-        # one env: 256 tasks per seed for the final evaluation, CIs of about +-0.4 per trial
+        # one env: 256 tasks per seed for the final evaluation; 95% CIs of a return per trial
+        # are then about +-0.7 per seed and +-0.4 over three seeds
         final_eval_per_env=256,
         extrapolation_trials=8,  # does the gain hold past the 4 trials it was trained on?
     ),
