@@ -664,6 +664,60 @@ class EvalResult:
             },
         }
 
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any]) -> EvalResult:
+        """The result that :meth:`to_json` wrote (null read back as NaN in the arrays).
+
+        Raises:
+            ValueError: ``record`` lacks a field of :meth:`to_json`'s output.
+        """
+        missing = {"name", "env_names", "num_trials", "returns", "summary"} - set(record)
+        if missing:
+            raise ValueError(
+                f"EvalResult.from_json: the record has no {sorted(missing)}; pass one entry "
+                "of an eval.json's 'splits' (what EvalResult.to_json wrote)."
+            )
+
+        def arr(name: str, dtype: Any) -> np.ndarray | None:
+            value = record.get(name)
+            if value is None:
+                return None
+            if np.issubdtype(dtype, np.floating):
+                value = _none_to_nan(value)
+            return np.asarray(value, dtype=dtype)
+
+        normalized_summary = record.get("normalized_summary")
+        return cls(
+            name=record["name"],
+            env_names=tuple(record["env_names"]),
+            env_index=arr("env_index", np.int32),
+            num_trials=int(record["num_trials"]),
+            returns=arr("returns", np.float32),
+            raw_returns=arr("raw_returns", np.float32),
+            length=arr("length", np.int32),
+            summary=record["summary"],
+            random_returns=arr("random_returns", np.float32),
+            random_summary=record.get("random_summary"),
+            meta=dict(record.get("meta") or {}),
+            random_raw_returns=arr("random_raw_returns", np.float32),
+            normalized=arr("normalized", np.float64),
+            normalized_summary=None
+            if normalized_summary is None
+            else _none_to_nan(normalized_summary),
+            references=record.get("references"),
+        )
+
+
+def _none_to_nan(x: Any) -> Any:
+    """The inverse of :func:`_nan_to_none` for numbers: None in nested lists / dicts -> NaN."""
+    if x is None:
+        return float("nan")
+    if isinstance(x, list | tuple):
+        return [_none_to_nan(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _none_to_nan(v) for k, v in x.items()}
+    return x
+
 
 def _nan_to_none(x: Any) -> Any:
     """Nested lists / dicts with NaN replaced by None (strict JSON has no NaN)."""

@@ -214,6 +214,23 @@ def test_to_rliable_and_json_exports(result):
     json.dumps(marl, allow_nan=False)
 
 
+def test_from_json_reads_back_what_to_json_wrote(result):
+    """Through strict JSON text (NaN as null) and back: every array and summary as before."""
+    text = json.dumps(result.to_json(), allow_nan=False)
+    back = pe.EvalResult.from_json(json.loads(text))
+    for field in dataclasses.fields(pe.EvalResult):
+        got, want = getattr(back, field.name), getattr(result, field.name)
+        if isinstance(want, np.ndarray):
+            assert got.dtype == want.dtype, field.name
+            np.testing.assert_array_equal(got, want)  # NaN (no reference) compares equal
+        elif field.name != "normalized_summary":
+            assert got == want, field.name
+    assert np.isnan(back.normalized_iqm) and np.isnan(result.normalized_iqm)  # no references
+    assert back.mean == result.mean and back.gain == result.gain
+    with pytest.raises(ValueError, match="to_json wrote"):
+        pe.EvalResult.from_json({"name": "x"})
+
+
 def test_bad_policies_fail_at_trace_time_with_the_fix():
     with pytest.raises(TypeError, match="PolicyFns"):
         pe.evaluate_policy(object(), TASKS, per_env=PER_ENV)
