@@ -51,7 +51,10 @@ from run_folder import (
     SPLITS,
     check_same_config,
     checkpoint_metadata,
+    format_seed_table,
     jsonable,
+    merge_seed_rows,
+    per_seed_summary,
     read_config,
     truncate_metrics,
     write_config,
@@ -301,34 +304,15 @@ def chunk_row(metrics: dict[str, Any], num_trials: int) -> dict[str, Any]:
     return jsonable(row)
 
 
-PER_SEED_KEYS = ("rollout/task_return", "rollout/return_per_trial")
-
-
 def seeds_row(metrics: dict[str, Any], num_trials: int, num_seeds: int) -> dict[str, Any]:
-    """A metrics.jsonl row of a chunk of ``num_seeds`` vmapped runs (metrics ``[S, n, ...]``).
-
-    Every entry is the mean over seeds of the per-seed :func:`chunk_row` entries (seeds with
-    no finished task left out; lists averaged element-wise); ``update`` and ``env_steps`` are
-    per seed. The rollout returns are also kept per seed as ``<name>_per_seed`` lists.
-    """
+    """A metrics.jsonl row of a chunk of ``num_seeds`` vmapped runs (metrics ``[S, n, ...]``):
+    the per-seed :func:`chunk_row` rows merged by :func:`run_folder.merge_seed_rows` (means
+    over seeds, the rollout returns also kept per seed as ``<name>_per_seed`` lists)."""
     if num_seeds == 1:
         return chunk_row(metrics, num_trials)
     m = jax.device_get(metrics)
     rows = [chunk_row(jax.tree.map(lambda x, i=i: x[i], m), num_trials) for i in range(num_seeds)]
-    out: dict[str, Any] = {}
-    for name, first in rows[0].items():
-        values = [r[name] for r in rows]
-        if name in ("update", "env_steps"):
-            out[name] = first
-        elif isinstance(first, list) or any(isinstance(v, list) for v in values):
-            kept = [v for v in values if v is not None and None not in v]
-            out[name] = np.mean(kept, axis=0).tolist() if kept else None
-        else:
-            kept = [v for v in values if v is not None]
-            out[name] = float(np.mean(kept)) if kept else None
-    for name in PER_SEED_KEYS:
-        out[f"{name}_per_seed"] = [r[name] for r in rows]
-    return jsonable(out)
+    return merge_seed_rows(rows)
 
 
 def eval_row(
@@ -555,42 +539,6 @@ def _postfix(row: dict[str, Any]) -> dict[str, str]:
     return post
 
 
-def per_seed_summary(
-    config: TrainConfig, per_seed: Sequence[dict[str, EvalResult]]
-) -> dict[str, list[dict[str, Any]]]:
-    """Per split, each seed's overall mean and gain with CIs and its random reference."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for split in per_seed[0]:
-        out[split] = []
-        for seed, results in zip(config.seeds, per_seed):
-            overall, rand = results[split].summary["overall"], results[split].random_summary
-            out[split].append(
-                {
-                    "seed": seed,
-                    "mean": overall["return"]["mean"],
-                    "mean_ci": overall["return"]["mean_ci"],
-                    "gain": overall["gain"]["mean"],
-                    "gain_ci": overall["gain"]["mean_ci"],
-                    "random_mean": None if rand is None else rand["overall"]["return"]["mean"],
-                }
-            )
-    return out
-
-
-def format_seed_table(summary: dict[str, list[dict[str, Any]]]) -> str:
-    """Plain-text lines of :func:`per_seed_summary`: one per split and seed."""
-    lines = [
-        f"{'split':<9} {'seed':>5} {'return [95% CI]':>28} {'gain [95% CI]':>28} {'random':>8}"
-    ]
-    for split, rows in summary.items():
-        for r in rows:
-            ret = f"{r['mean']:8.2f} [{r['mean_ci'][0]:7.2f}, {r['mean_ci'][1]:7.2f}]"
-            gain = f"{r['gain']:8.2f} [{r['gain_ci'][0]:7.2f}, {r['gain_ci'][1]:7.2f}]"
-            rand = "n/a" if r["random_mean"] is None else f"{r['random_mean']:.2f}"
-            lines.append(f"{split:<9} {r['seed']:>5} {ret:>28} {gain:>28} {rand:>8}")
-    return "\n".join(lines)
-
-
 def final_report(config: TrainConfig, run_dir: Path, state: RunnerState) -> dict[str, EvalResult]:
     """Evaluate every split (every seed) with the random reference; write eval.json, table and
     plots. With several seeds the splits of eval.json aggregate seeds x tasks and
@@ -616,7 +564,7 @@ def final_report(config: TrainConfig, run_dir: Path, state: RunnerState) -> dict
         "seeds": list(config.seeds),
     }
     if config.num_seeds > 1:
-        header["per_seed"] = per_seed_summary(config, per_seed)
+        header["per_seed"] = per_seed_summary(config.seeds, per_seed)
     paths = write_eval_report(run_dir, evals, header=header, train_trials=bench.train.num_trials)
     curve = write_learning_curve(run_dir, title=f"{config.benchmark}, memory={config.ppo.memory}")
     print(format_table(evals))
@@ -649,7 +597,7 @@ def extrapolation_report(
     )
     header = {**header, "num_trials": config.extrapolation_trials}
     if config.num_seeds > 1:
-        header["per_seed"] = per_seed_summary(config, per_seed)
+        header["per_seed"] = per_seed_summary(config.seeds, per_seed)
     paths = write_eval_report(
         run_dir,
         evals,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -203,6 +203,70 @@ def write_eval_report(
         seed_curves={name: c for name, c in seed_curves.items() if len(c) > 1},
     )
     return paths
+
+
+#: Rollout entries of a metrics row that multi-seed rows also keep per seed (``<name>_per_seed``).
+PER_SEED_KEYS = ("rollout/task_return", "rollout/return_per_trial")
+
+
+def merge_seed_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One metrics.jsonl row of several seeds from one row per seed (same update).
+
+    Every entry is the mean over seeds (seeds without a value left out; lists averaged
+    element-wise); ``update`` and ``env_steps`` are per seed, as in each row. The rollout
+    returns of :data:`PER_SEED_KEYS` are also kept per seed as ``<name>_per_seed`` lists.
+    """
+    out: dict[str, Any] = {}
+    for name, first in rows[0].items():
+        values = [r.get(name) for r in rows]
+        if name in ("update", "env_steps"):
+            out[name] = first
+        elif isinstance(first, list) or any(isinstance(v, list) for v in values):
+            kept = [v for v in values if v is not None and None not in v]
+            out[name] = np.mean(kept, axis=0).tolist() if kept else None
+        elif all(isinstance(v, int | float | None) for v in values):
+            kept = [v for v in values if v is not None]
+            out[name] = float(np.mean(kept)) if kept else None
+    for name in PER_SEED_KEYS:
+        if name in rows[0]:
+            out[f"{name}_per_seed"] = [r.get(name) for r in rows]
+    return jsonable(out)
+
+
+def per_seed_summary(
+    seeds: Sequence[int], per_seed: Sequence[Mapping[str, EvalResult]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Per split, each seed's overall mean and gain with CIs and its random reference."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for split in per_seed[0]:
+        out[split] = []
+        for seed, results in zip(seeds, per_seed, strict=True):
+            overall, rand = results[split].summary["overall"], results[split].random_summary
+            out[split].append(
+                {
+                    "seed": seed,
+                    "mean": overall["return"]["mean"],
+                    "mean_ci": overall["return"]["mean_ci"],
+                    "gain": overall["gain"]["mean"],
+                    "gain_ci": overall["gain"]["mean_ci"],
+                    "random_mean": None if rand is None else rand["overall"]["return"]["mean"],
+                }
+            )
+    return out
+
+
+def format_seed_table(summary: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+    """Plain-text lines of :func:`per_seed_summary`: one per split and seed."""
+    lines = [
+        f"{'split':<9} {'seed':>5} {'return [95% CI]':>28} {'gain [95% CI]':>28} {'random':>8}"
+    ]
+    for split, rows in summary.items():
+        for r in rows:
+            ret = f"{r['mean']:8.2f} [{r['mean_ci'][0]:7.2f}, {r['mean_ci'][1]:7.2f}]"
+            gain = f"{r['gain']:8.2f} [{r['gain_ci'][0]:7.2f}, {r['gain_ci'][1]:7.2f}]"
+            rand = "n/a" if r["random_mean"] is None else f"{r['random_mean']:.2f}"
+            lines.append(f"{split:<9} {r['seed']:>5} {ret:>28} {gain:>28} {rand:>8}")
+    return "\n".join(lines)
 
 
 def per_seed_curves(result: EvalResult) -> list[list[float]]:

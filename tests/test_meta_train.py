@@ -238,3 +238,62 @@ def test_seed_batching_is_validated_and_auto_maps_seeds_on_cpu():
             jaxpr = jax.make_jaxpr(over_seeds(double))(xs)
             assert "scan" in str(jaxpr)  # lax.map is a scan over the seeds
     assert meta_train.seed_axis(TrainConfig(num_seeds=1))(double) is double
+
+
+# ------------------------------------------------------------------------- combine_runs.py
+def test_combine_runs_equals_the_num_seeds_run(full_run, seeds_run, tmp_path):
+    """Seeds 0 and 1 trained as two runs, then combined: the --num-seeds 2 run's report."""
+    import combine_runs
+    import numpy as np
+
+    seed1 = meta_train.main([*SMOKE, "--seed", "1", "--out-dir", str(tmp_path / "seed1")])
+    out = tmp_path / "combined"
+    combine_runs.main([str(seed1.run_dir), str(full_run.run_dir), "--out-dir", str(out)])
+    got = json.loads((out / "eval.json").read_text())
+    want = json.loads((seeds_run.run_dir / "eval.json").read_text())
+    assert got["seeds"] == want["seeds"] == [0, 1]
+    for name, split in want["splits"].items():
+        mine = got["splits"][name]
+        assert mine["meta"]["row_seed"] == split["meta"]["row_seed"]
+        np.testing.assert_allclose(mine["returns"], split["returns"], rtol=1e-4, atol=1e-3)
+        for stat in ("return", "gain"):
+            mean = lambda record, stat=stat: record["summary"]["overall"][stat]["mean"]
+            assert mean(mine) == pytest.approx(mean(split), abs=1e-3)
+        for a, b in zip(got["per_seed"][name], want["per_seed"][name], strict=True):
+            assert a["seed"] == b["seed"] and a["mean"] == pytest.approx(b["mean"], abs=1e-3)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    seeds_rows = [
+        json.loads(line) for line in (seeds_run.run_dir / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["update"] for r in rows] == [r["update"] for r in seeds_rows]
+    for row, ref in zip(rows, seeds_rows, strict=True):
+        np.testing.assert_allclose(
+            row["eval/id_test/mean_per_seed"], ref["eval/id_test/mean_per_seed"], atol=1e-3
+        )
+        assert row["eval/id_test/mean_ci"] is None  # no per-task returns in metrics rows
+    assert (out / "learning_curve.png").read_bytes()[:8] == PNG_MAGIC
+    assert (out / "in_context.png").read_bytes()[:8] == PNG_MAGIC
+    assert "per seed" in (out / "eval_table.txt").read_text()
+    sources = json.loads((out / "sources.json").read_text())
+    assert sources["seeds"] == [0, 1] and sources["runs"][0] == str(full_run.run_dir)
+
+
+def test_combine_runs_refuses_runs_it_cannot_merge(full_run, seeds_run, tmp_path):
+    import combine_runs
+
+    with pytest.raises(ValueError, match="both seed 0"):
+        combine_runs.combine([full_run.run_dir, full_run.run_dir], tmp_path / "a")
+    with pytest.raises(ValueError, match="trained 2 seeds in one run"):
+        combine_runs.combine([full_run.run_dir, seeds_run.run_dir], tmp_path / "b")
+    with pytest.raises(ValueError, match="at least two run folders"):
+        combine_runs.combine([full_run.run_dir], tmp_path / "c")
+    other = tmp_path / "other"
+    meta_train.main([*SMOKE, "--seed", "3", "--out-dir", str(other), "--stop-after-updates", "2"])
+    with pytest.raises(ValueError, match=r"has no eval\.json"):
+        combine_runs.combine([full_run.run_dir, other], tmp_path / "d")
+    config = json.loads((other / "config.json").read_text())
+    config["config"]["ppo"]["learning_rate"] = 0.5
+    (other / "config.json").write_text(json.dumps(config))
+    (other / "eval.json").write_text((full_run.run_dir / "eval.json").read_text())
+    with pytest.raises(ValueError, match=r"ppo\.learning_rate"):
+        combine_runs.combine([full_run.run_dir, other], tmp_path / "e")
