@@ -339,8 +339,8 @@ NAV_DESCRIPTION = (
     "extras: previous "
     "reward, trial-done and task-start flags. Held out: goals on the lower semicircle, never "
     "seen in training. Design discount 0.995 values the next trial at 0.78. The main job's cpu "
-    "preset (6.55 M steps, the value head on its own memory) gives S5 an id_test gain from "
-    "trial 1 to trial 4 of 1.15 [95% CI 0.72, 1.59], above 0 on each of three seeds "
+    "preset (13.1 M steps, the value head on its own memory) gives S5 an id_test gain from "
+    "trial 1 to trial 4 of 1.84 [95% CI 1.36, 2.32], above 0 on each of three seeds "
     "(docs/main_job.md; with one memory shared by both heads its return fell across trials: "
     "docs/tasks.md, 'Designing point-nav')."
 )
