@@ -27,6 +27,7 @@ Usage::
     python benchmarks/env_throughput.py              # every brax env + a few gymnax / dmc
     python benchmarks/env_throughput.py --quick      # a short list, fewer repeats
     python benchmarks/env_throughput.py --envs brax/hopper,gymnax/Pendulum-v1
+    python benchmarks/env_throughput.py --envs brax/inverted_pendulum --instances 4  # with CIs
 
 The last printed line is one JSON object: ``{"env_throughput": {env_id: ratio, ...}, ...}``.
 """
@@ -175,31 +176,80 @@ def _timed(fn: Rollout, key: jax.Array) -> float:
     return time.perf_counter() - start
 
 
-def measure(env_id: str, batch: int, steps: int, repeats: int) -> dict[str, Any]:
-    """Compile the rollouts, then time them alternately; returns one table row."""
-    fns = {
-        "raw": raw_rollout(env_id, batch, steps),
-        "ours": ours_rollout(env_id, batch, steps),
-        "transition": ours_rollout(env_id, batch, steps, auto_reset=False),
+#: Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom.
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)  # fmt: skip
+
+
+def mean_ci(values: list[float]) -> tuple[float, float, float]:
+    """``(mean, low, high)``: the mean of ``values`` and its 95 % Student-t interval
+    (``low == high == mean`` for a single value)."""
+    n = len(values)
+    mean = statistics.fmean(values)
+    if n < 2:
+        return mean, mean, mean
+    t = _T975[n - 2] if n - 1 <= len(_T975) else 1.96
+    half = t * statistics.stdev(values) / n**0.5
+    return mean, mean - half, mean + half
+
+
+def measure(
+    env_id: str, batch: int, steps: int, repeats: int, instances: int = 1
+) -> dict[str, Any]:
+    """Compile the rollouts, then time them alternately; returns one table row.
+
+    ``instances`` > 1 builds that many independent copies of every rollout (each its own
+    trace, compile and buffers; all timed alternately in the same loop): on a shared CPU,
+    copies of the same program ran up to 7 % apart, so one copy's ratio can miss a 5 %
+    goal by luck. The row's ratios are then means over copies, with 95 % t-intervals.
+    """
+    builders = {
+        "raw": lambda: raw_rollout(env_id, batch, steps),
+        "ours": lambda: ours_rollout(env_id, batch, steps),
+        "transition": lambda: ours_rollout(env_id, batch, steps, auto_reset=False),
     }
     if env_id.startswith("brax/"):
-        fns["brax"] = raw_rollout(env_id, batch, steps, brax_autoreset=True)
-    compile_s = {name: _timed(fn, jax.random.key(0)) for name, fn in fns.items()}
-    times: dict[str, list[float]] = {name: [] for name in fns}
+        builders["brax"] = lambda: raw_rollout(env_id, batch, steps, brax_autoreset=True)
+    fns = {(name, i): build() for i in range(instances) for name, build in builders.items()}
+    compile_s = {key: _timed(fn, jax.random.key(0)) for key, fn in fns.items()}
+    times: dict[tuple[str, int], list[float]] = {key: [] for key in fns}
     for r in range(repeats):
-        for name, fn in fns.items():
-            times[name].append(_timed(fn, jax.random.key(r + 1)))
-    sps = {name: batch * steps / statistics.median(t) for name, t in times.items()}
+        for key, fn in fns.items():
+            times[key].append(_timed(fn, jax.random.key(r + 1)))
+    sps = {key: batch * steps / statistics.median(t) for key, t in times.items()}
+
+    def ratio(num: str, den: str) -> tuple[float, float, float] | None:
+        if (den, 0) not in sps:
+            return None
+        return mean_ci([sps[num, i] / sps[den, i] for i in range(instances)])
+
+    ours, no_reset = ratio("ours", "raw"), ratio("transition", "raw")
+    vs_brax = ratio("ours", "brax")
     return {
         "env": env_id,
-        "raw_sps": sps["raw"],
-        "ours_sps": sps["ours"],
-        "ratio": sps["ours"] / sps["raw"],
-        "transition_ratio": sps["transition"] / sps["raw"],
-        "vs_brax_autoreset": sps["ours"] / sps["brax"] if "brax" in sps else None,
-        "compile_raw_s": compile_s["raw"],
-        "compile_ours_s": compile_s["ours"],
+        "raw_sps": statistics.fmean(sps["raw", i] for i in range(instances)),
+        "ours_sps": statistics.fmean(sps["ours", i] for i in range(instances)),
+        "ratio": ours[0],
+        "ratio_ci": list(ours[1:]),
+        "transition_ratio": no_reset[0],
+        "vs_brax_autoreset": None if vs_brax is None else vs_brax[0],
+        "vs_brax_autoreset_ci": None if vs_brax is None else list(vs_brax[1:]),
+        "compile_raw_s": compile_s["raw", 0],
+        "compile_ours_s": compile_s["ours", 0],
     }
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def _fmt(ratio: float | None) -> str:
@@ -213,14 +263,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch", type=int, default=256, help="envs per batch (vmap)")
     parser.add_argument("--steps", type=int, default=100, help="steps per scan")
     parser.add_argument("--repeats", type=int, default=None, help="timed calls (default 5)")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="independent compiled copies of every rollout; >1 reports mean ratios with 95%% CIs",
+    )
     args = parser.parse_args(argv)
+    if args.instances < 1:
+        parser.error(f"--instances must be >= 1, got {args.instances}")
 
     envs = args.envs.split(",") if args.envs else (QUICK_ENVS if args.quick else DEFAULT_ENVS)
     repeats = args.repeats or (3 if args.quick else 5)
-    machine = (
-        f"{jax.devices()[0].platform}, {os.cpu_count()} CPU cores, {platform.processor() or ''}"
+    machine = f"{jax.devices()[0].platform}, {os.cpu_count()} CPU cores, {cpu_model()}"
+    copies = f", mean of {args.instances} compiled copies" if args.instances > 1 else ""
+    print(
+        f"batch {args.batch} x {args.steps}-step scan, median of {repeats}{copies}; "
+        f"device: {machine}"
     )
-    print(f"batch {args.batch} x {args.steps}-step scan, median of {repeats}; device: {machine}")
     header = (
         f"| {'env':<32} | {'raw steps/s':>12} | {'ours steps/s':>12} | {'ratio':>6} "
         f"| {'no reset':>8} | {'vs brax':>7} |"
@@ -229,7 +289,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     rows = []
     for env_id in envs:
-        row = measure(env_id, args.batch, args.steps, repeats)
+        row = measure(env_id, args.batch, args.steps, repeats, args.instances)
         rows.append(row)
         print(
             f"| {env_id:<32} | {row['raw_sps']:>12,.0f} | {row['ours_sps']:>12,.0f} "
@@ -237,6 +297,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"| {_fmt(row['vs_brax_autoreset']):>7} |",
             flush=True,
         )
+    if args.instances > 1:
+        print("95% CIs over copies: ours / raw, ours / brax auto-reset")
+        for r in rows:
+            brax = r["vs_brax_autoreset_ci"]
+            brax = f", [{brax[0]:.3f}, {brax[1]:.3f}]" if brax else ""
+            print(f"  {r['env']}: [{r['ratio_ci'][0]:.3f}, {r['ratio_ci'][1]:.3f}]{brax}")
     result = {
         "env_throughput": {r["env"]: round(r["ratio"], 4) for r in rows},
         "without_auto_reset": {r["env"]: round(r["transition_ratio"], 4) for r in rows},
@@ -246,6 +312,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if r["vs_brax_autoreset"] is not None
         },
         "min_ratio": round(min(r["ratio"] for r in rows), 4),
+        "ratio_ci": {r["env"]: [round(x, 4) for x in r["ratio_ci"]] for r in rows},
+        "instances": args.instances,
         "goal": 0.95,
         "batch": args.batch,
         "steps": args.steps,
