@@ -34,11 +34,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 
 import jax
+from host import describe
 
 from agents.ppo import PPOConfig, make_init, make_update
 from projected_envs.tasks import TaskSet
@@ -91,13 +91,6 @@ def time_memory(memory: str, args: argparse.Namespace, task_set: TaskSet) -> dic
     }
 
 
-def machine() -> str:
-    """A one-line description of where this ran."""
-    device = jax.devices()[0]
-    cpu = platform.processor() or platform.machine()
-    return f"{device.platform}:{device.device_kind}; {os.cpu_count()} CPU cores ({cpu})"
-
-
 def main() -> None:
     args = parse_args()
     memories = [m.strip() for m in args.memories.split(",") if m.strip()]
@@ -109,7 +102,7 @@ def main() -> None:
         name="agent_speed",
     )
     results = {}
-    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f}", flush=True)
     print(
         f"{args.num_envs} envs x {args.num_steps} steps, {args.update_epochs} epochs x "
         f"{args.num_minibatches} minibatches, env {args.env}"
@@ -123,7 +116,7 @@ def main() -> None:
         cells = "".join(f" {v:13.2f}" for v in row) + f" {r['steps_per_s']:13.0f}"
         print(f"{memory:8s}{cells}", flush=True)
     summary: dict[str, object] = {
-        "machine": machine(),
+        "machine": describe(),
         "load_average": os.getloadavg()[0],
         "num_envs": args.num_envs,
         "num_steps": args.num_steps,

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -45,6 +44,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from host import cpu_model
 
 from projected_envs.registry import BRAX_ENVS, make
 
@@ -238,18 +238,6 @@ def measure(
         "compile_raw_s": compile_s["raw", 0],
         "compile_ours_s": compile_s["ours", 0],
     }
-
-
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _fmt(ratio: float | None) -> str:

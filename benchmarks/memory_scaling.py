@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -43,6 +42,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from host import describe
 
 from agents.memory import make_memory
 
@@ -151,13 +151,6 @@ def _sig(value: float) -> float:
     return float(f"{value:.4g}")
 
 
-def machine() -> str:
-    """A one-line description of where this ran."""
-    device = jax.devices()[0]
-    cpu = platform.processor() or platform.machine()
-    return f"{device.platform}:{device.device_kind}; {os.cpu_count()} CPU cores ({cpu})"
-
-
 def plot(path: str, ts: list[int], results: dict[str, dict[str, list[float]]]) -> None:
     """Log-log plot: fwd+bwd seconds and per-step seconds against T, one line per memory."""
     import matplotlib.pyplot as plt
@@ -184,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     names = [m for m in args.memories.split(",") if m]
     ts = lengths(args.min_len, args.max_len)
     full_max = args.full_max_len or args.max_len
-    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f}", flush=True)
     print(
         f"B={args.batch}, H={args.width}, layers={args.layers} (S5, transformer), "
         f"heads={args.heads}, window={args.window}; best of {args.repeats}, {args.clock} time"
@@ -222,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     summary = {
         "benchmark": "memory_scaling",
-        "machine": machine(),
+        "machine": describe(),
         "load_average": round(os.getloadavg()[0], 2),
         "batch": args.batch,
         "width": args.width,
