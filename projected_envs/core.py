@@ -134,12 +134,13 @@ class Environment(gymnax_environment.Environment, Generic[TEnvState, TEnvParams]
         """
         params = self.check_params(params)
         check_state(state, self.name)
-        key_step, key_reset = jax.random.split(key)
         obs_st, state_st, reward, terminated, truncated, info = self.transition(
-            key_step, state, action, params
+            step_key(key), state, action, params
         )
         done = jnp.logical_or(terminated, truncated)
-        obs, state = reset_where(self.reset, done, key_reset, params, obs_st, state_st)
+        obs, state = reset_where(
+            reset_from_step_key(self.reset), done, key, params, obs_st, state_st
+        )
         info = {
             **info,
             "terminated": terminated,
@@ -258,6 +259,30 @@ def reset_where(
         return out, jax.tree.map(lambda _: True, out)
 
     return select(done, consts, flat_in, current)
+
+
+def step_key(key: jax.Array) -> jax.Array:
+    """The key a ``step(key, ...)`` gives its ``transition``: ``split(key)[0]``."""
+    return jax.random.split(key)[0]
+
+
+def reset_from_step_key(
+    reset: Callable[[jax.Array, Any], tuple[Any, Any]],
+) -> Callable[[jax.Array, Any], tuple[Any, Any]]:
+    """``reset`` taking the step's key: it resets from ``split(key)[1]``.
+
+    The key pair of a step is ``split(key)``: :func:`step_key` for the transition, the
+    second key for the reset. Splitting inside the reset that :func:`reset_where` runs only
+    for the members that finished, rather than up front for all of them, leaves the per-step
+    split of every env to XLA's dead-code elimination wherever the transition ignores its key
+    (brax and Playground dynamics; docs/benchmarks.md has the measurement). Same keys, same
+    results as splitting up front.
+    """
+
+    def reset_with_second_key(key: jax.Array, params: Any) -> tuple[Any, Any]:
+        return reset(jax.random.split(key)[1], params)
+
+    return reset_with_second_key
 
 
 def reset_chunk_size(batch_size: int) -> int:

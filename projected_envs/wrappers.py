@@ -39,8 +39,10 @@ from projected_envs.core import (
     check_action,
     check_state,
     real_box,
+    reset_from_step_key,
     reset_where,
     sanitize_action,
+    step_key,
     unit_box,
 )
 from projected_envs.projections import ProjectionFn, embed, identity, projection
@@ -432,9 +434,8 @@ class MetaEpisode(Wrapper):
         action = check_action(action, self.inner_action_size, "MetaEpisode")
         # The action the inner env uses (finite, in [-1, 1]): the "action" extra echoes it.
         action, num_nonfinite = sanitize_action(action)
-        key_step, key_reset = jax.random.split(key)
         obs_st, inner_st, reward, terminated, truncated, info = self.env.transition(
-            key_step, state.inner, action, params
+            step_key(key), state.inner, action, params
         )
         reward = jnp.asarray(reward, jnp.float32)
         trial_done = jnp.logical_or(terminated, truncated)
@@ -451,7 +452,7 @@ class MetaEpisode(Wrapper):
             "trial_return": jnp.sum(jnp.where(is_trial, trial_returns, 0.0)),
             "trial_returns": trial_returns,
         }
-        return key_reset, action, obs_st, inner_st, reward, trial_done, task_done, info
+        return key, action, obs_st, inner_st, reward, trial_done, task_done, info
 
     def _continue(
         self, state: MetaEpisodeState, inner: Any, trial_done: jax.Array, info: dict[str, Any]
@@ -466,13 +467,13 @@ class MetaEpisode(Wrapper):
         self, key: jax.Array, state: MetaEpisodeState, action: jax.Array, params: Any
     ) -> StepResult:
         params = self.check_params(params)
-        key_reset, action, obs_st, inner_st, reward, trial_done, task_done, info = self._inner_step(
+        key, action, obs_st, inner_st, reward, trial_done, task_done, info = self._inner_step(
             key, state, action, params
         )
         # A trial ended and the task goes on: the next trial starts from a fresh inner reset.
         next_trial = jnp.logical_and(trial_done, jnp.logical_not(task_done))
         inner_obs, inner = reset_where(
-            self.env.reset, next_trial, key_reset, params, obs_st, inner_st
+            reset_from_step_key(self.env.reset), next_trial, key, params, obs_st, inner_st
         )
         obs = self._observe(inner_obs, action, reward, trial_done, jnp.zeros((), jnp.float32))
         state = self._continue(state, inner, trial_done, info)
@@ -487,11 +488,11 @@ class MetaEpisode(Wrapper):
         inner episode ended (:func:`projected_envs.core.reset_where`).
         """
         params = self.check_params(params)
-        key_reset, action, obs_st, inner_st, reward, trial_done, task_done, info = self._inner_step(
+        key, action, obs_st, inner_st, reward, trial_done, task_done, info = self._inner_step(
             key, state, action, params
         )
         inner_obs, inner = reset_where(
-            self.env.reset, trial_done, key_reset, params, obs_st, inner_st
+            reset_from_step_key(self.env.reset), trial_done, key, params, obs_st, inner_st
         )
         zero = jnp.zeros((), jnp.float32)
         # One observation: where the task ended its extras are a new task's first ones (the

@@ -16,7 +16,7 @@ import pytest
 from flax import struct
 from gymnax.environments import spaces
 
-from projected_envs.core import Environment, check_action, real_box, unit_box
+from projected_envs.core import Environment, check_action, real_box, reset_chunk_size, unit_box
 from projected_envs.wrappers import (
     META_EPISODE_EXTRAS,
     LegacyStepAPI,
@@ -118,6 +118,41 @@ def dyadic_actions(seed: int, steps: int, size: int = 2) -> jax.Array:
     """Actions on the grid {0, 0.25, ..., 1} (exact in float32), so sums compare exactly."""
     grid = np.random.default_rng(seed).integers(0, 5, size=(steps, size))
     return jnp.asarray(grid * 0.25, jnp.float32)
+
+
+# ------------------------------------------------------------------------ auto-reset keys
+
+
+@pytest.mark.parametrize("num_envs", [4, 256])  # one cond per env / gathered chunks
+def test_step_is_transition_on_split0_then_reset_on_split1_where_done(num_envs):
+    """``step(key)`` equals, computed by hand: ``transition(split(key)[0])``, then where the
+    episode ended ``reset(split(key)[1])`` (the reset's key is split off lazily)."""
+    keys = jax.random.split(jax.random.key(3), num_envs)
+    _, state = jax.vmap(FAKE.reset)(keys, None)
+    # envs 0, 20, 40, ... one step from their goal: they terminate this step, few enough
+    # that a batch of 256 takes the gathered-chunk path
+    near = (np.arange(num_envs) % 20 == 0).astype(np.float32)
+    state = state.replace(acc=jnp.asarray(near * (FAKE.default_params.goal - 1.0)))
+    action = jnp.tile(jnp.array([1.0, 0.0]), (num_envs, 1))
+    params = FAKE.default_params
+    step_keys = jax.random.split(jax.random.key(4), num_envs)
+    got = jax.jit(jax.vmap(lambda k, s, a: FAKE.step(k, s, a, params)))(step_keys, state, action)
+
+    def by_hand(key, s, a):
+        k_transition, k_reset = jax.random.split(key)
+        obs_t, s_t, reward, terminated, truncated, _ = FAKE.transition(k_transition, s, a, params)
+        obs_r, s_r = FAKE.reset(k_reset, params)
+        done = jnp.logical_or(terminated, truncated)
+        pick = lambda r, t: jnp.where(done, r, t)
+        return pick(obs_r, obs_t), jax.tree.map(pick, s_r, s_t), reward, terminated
+
+    want = jax.jit(jax.vmap(by_hand))(step_keys, state, action)
+    assert int(got[3].sum()) == int(near.sum()) <= reset_chunk_size(num_envs)
+    np.testing.assert_array_equal(got[0], want[0])
+    for g, w in zip(jax.tree.leaves(got[1]), jax.tree.leaves(want[1]), strict=True):
+        np.testing.assert_array_equal(g, w)
+    np.testing.assert_array_equal(got[2], want[2])
+    np.testing.assert_array_equal(got[3], want[3])
 
 
 # ------------------------------------------------------------------------ projections: identity
