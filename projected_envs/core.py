@@ -275,8 +275,8 @@ def reset_from_step_key(
     second key for the reset. Splitting inside the reset that :func:`reset_where` runs only
     for the members that finished, rather than up front for all of them, leaves the per-step
     split of every env to XLA's dead-code elimination wherever the transition ignores its key
-    (brax and Playground dynamics; docs/benchmarks.md has the measurement). Same keys, same
-    results as splitting up front.
+    (deterministic dynamics: brax, Playground, gymnax Pendulum; docs/benchmarks.md has the
+    measurement). Same keys, same results as splitting up front.
     """
 
     def reset_with_second_key(key: jax.Array, params: Any) -> tuple[Any, Any]:
