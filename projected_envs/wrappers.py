@@ -452,7 +452,7 @@ class MetaEpisode(Wrapper):
             "trial_return": jnp.sum(jnp.where(is_trial, trial_returns, 0.0)),
             "trial_returns": trial_returns,
         }
-        return key, action, obs_st, inner_st, reward, trial_done, task_done, info
+        return action, obs_st, inner_st, reward, trial_done, task_done, info
 
     def _continue(
         self, state: MetaEpisodeState, inner: Any, trial_done: jax.Array, info: dict[str, Any]
@@ -467,7 +467,7 @@ class MetaEpisode(Wrapper):
         self, key: jax.Array, state: MetaEpisodeState, action: jax.Array, params: Any
     ) -> StepResult:
         params = self.check_params(params)
-        key, action, obs_st, inner_st, reward, trial_done, task_done, info = self._inner_step(
+        action, obs_st, inner_st, reward, trial_done, task_done, info = self._inner_step(
             key, state, action, params
         )
         # A trial ended and the task goes on: the next trial starts from a fresh inner reset.
@@ -488,7 +488,7 @@ class MetaEpisode(Wrapper):
         inner episode ended (:func:`projected_envs.core.reset_where`).
         """
         params = self.check_params(params)
-        key, action, obs_st, inner_st, reward, trial_done, task_done, info = self._inner_step(
+        action, obs_st, inner_st, reward, trial_done, task_done, info = self._inner_step(
             key, state, action, params
         )
         inner_obs, inner = reset_where(
