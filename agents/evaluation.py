@@ -11,8 +11,8 @@ normalised scores, statistics) is :mod:`projected_envs.evaluation`'s; this modul
   default, since exploring across trials is part of in-context learning), or the mean action
   (``deterministic=True``); the evaluator clips them to ``[-1, 1]``.
 
-:class:`EvalResult`, :func:`format_table` and :func:`max_meta_episode_steps` are re-exported
-from :mod:`projected_envs.evaluation`.
+:class:`EvalResult`, :func:`format_table` and :func:`max_steps_in_episode` are re-exported
+from :mod:`projected_envs.evaluation` (and ``max_meta_episode_steps``, its deprecated old name).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from projected_envs.evaluation import (
     evaluate_policy,
     format_table,
     max_meta_episode_steps,
+    max_steps_in_episode,
     rollout_policy,
 )
 from projected_envs.statistics import DEFAULT_NUM_RESAMPLES, summarize
@@ -50,6 +51,7 @@ __all__ = [
     "format_table",
     "get_evaluator",
     "max_meta_episode_steps",
+    "max_steps_in_episode",
 ]
 
 
@@ -115,7 +117,7 @@ class Evaluator:
         self.num_trials = task_set.num_trials
         self.per_env = int(per_env)
         self.deterministic = bool(deterministic)
-        self.max_steps = max_meta_episode_steps(task_set, self.num_trials)
+        self.max_steps = max_steps_in_episode(task_set, self.num_trials)
 
     def policy(self, params: Any) -> NetworkPolicy:
         """``params`` as a :class:`NetworkPolicy`."""

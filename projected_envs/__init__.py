@@ -8,14 +8,21 @@ The public API (see the docs and ``DESIGN.md``):
   :class:`MetaEpisode`, :class:`FiniteGuard`, :class:`LegacyStepAPI`;
 * projections: :data:`PROJECTION_FAMILIES`, :func:`sample_projection`;
 * task sets and benchmarks: :class:`TaskSet`, :class:`Benchmark`, :func:`benchmark`,
-  :func:`benchmarks`, :func:`register_benchmark`;
+  :func:`benchmarks`, :func:`register_benchmark` (machinery in
+  :mod:`projected_envs.benchmark_registry`, the shipped definitions in
+  :mod:`projected_envs.shipped_benchmarks`);
 * batching: :class:`VecEnv`;
 * evaluation of any policy: :func:`evaluate_policy`, :class:`Policy`, :class:`PolicyFns`,
   :class:`EvalResult`, normalised scores (:func:`normalized_scores`, :func:`reference_scores`,
   :class:`Reference`); statistics in :mod:`projected_envs.statistics`.
 """
 
-from projected_envs.benchmarks import (
+# The old module path ``projected_envs.benchmarks`` stays importable (a shim that warns on use).
+# It is imported first: importing a submodule binds it as an attribute of the package, and the
+# public function ``benchmarks``, imported below, must win that name.
+from projected_envs import benchmarks as _benchmarks_shim  # noqa: F401
+from projected_envs import shipped_benchmarks as _shipped_benchmarks  # noqa: F401  (registers)
+from projected_envs.benchmark_registry import (
     Benchmark,
     benchmark,
     benchmarks,

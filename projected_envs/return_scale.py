@@ -14,7 +14,7 @@ the raw (unscaled) rewards, compute ``G_t`` at every step of every task, and set
 Then under the random policy the scaled return has standard deviation 1 by construction
 (on the sample used; a test checks [0.3, 3] on fresh tasks and seeds) and its mean is a few
 units at most. The scale depends on the env, its trial length, the number of trials and
-gamma, which is why it is part of a benchmark's definition (``TaskSet.reward_scales``) and
+gamma, which is why it is part of a benchmark's definition (``TaskSet.return_scales``) and
 not of the per-env normalisation data. A learned policy can earn more than the random one
 (sparse goals): its returns then grow past O(1) in proportion, which is the signal, not a
 scale problem.
@@ -138,8 +138,8 @@ def return_scales(
 ) -> dict[str, float]:
     """``{env_id: 1 / std(G_t)}`` under the uniform-random policy with raw rewards.
 
-    ``task_set``'s own ``reward_scales`` are ignored: every env is measured with scale 1 (the
-    raw reward), so the result can be put in ``TaskSet.reward_scales`` directly.
+    ``task_set``'s own ``return_scales`` are ignored: every env is measured with scale 1 (the
+    raw reward), so the result can be put in ``TaskSet.return_scales`` directly.
 
     An env whose random-policy returns are constant (std below ``1e-6``: the random policy
     never earns anything, e.g. DM Control's ball-in-cup catch) has no spread to scale by; with
@@ -167,7 +167,7 @@ def scales_and_rules(
     """
     if not 0 < gamma <= 1:
         raise ValueError(f"return_scales: gamma must be in (0, 1], got {gamma}.")
-    raw = dataclasses.replace(task_set, reward_scales=tuple((e, 1.0) for e in task_set.envs))
+    raw = dataclasses.replace(task_set, return_scales=tuple((e, 1.0) for e in task_set.envs))
     found: dict[str, tuple[float, str]] = {}
     for i, env_id in enumerate(raw.envs):
         per_step, valid = _random_policy_rollout(raw, i, gamma, num_tasks, seed)

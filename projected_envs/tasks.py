@@ -4,7 +4,7 @@ A **task set** (:class:`TaskSet`) is a distribution over tasks: a base env drawn
 ``envs`` (with ``weights``), wrapped as ``make -> FiniteGuard -> Normalize ->
 ProjectObservation -> ProjectAction -> MetaEpisode``; the task is the params pytree of that
 stack (the sampled projection matrices and anything else the wrappers sample). A **benchmark**
-(:class:`projected_envs.benchmarks.Benchmark`) names three task sets with the same outer
+(:class:`projected_envs.benchmark_registry.Benchmark`) names three task sets with the same outer
 observation / action sizes:
 
 * ``train``: what the agent is meta-trained on;
@@ -30,7 +30,8 @@ Definitions are plain Python data (hashable frozen dataclasses). Arrays appear o
 are drawn: :meth:`TaskSet.sample_task` is a pure function to use inside your own ``jit``; the
 bank builders :meth:`TaskSet.sample` and :meth:`TaskSet.eval_tasks` run one jitted call per env
 (cached per task set and env). Named benchmarks built from task sets live in
-:mod:`projected_envs.benchmarks`.
+:mod:`projected_envs.benchmark_registry` (the shipped ones in
+:mod:`projected_envs.shipped_benchmarks`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from projected_envs._deprecation import warn_renamed
 from projected_envs.core import Environment
 from projected_envs.projections import PROJECTION_FAMILIES
 from projected_envs.wrappers import (
@@ -68,6 +70,11 @@ _EVAL_BIT = 0x80000000
 _OBS_EXTRAS = META_EPISODE_EXTRAS  # ("action", "reward", "trial_done", "task_start")
 
 EnvKwargs = tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
+
+# Fields hashed under their old name: ``return_scales`` was ``reward_scales`` when the shipped
+# fingerprints were published, and a rename is not a change of the distribution, so the
+# fingerprint keeps the old key (tests/test_benchmarks.py pins the fingerprints).
+_CANONICAL_KEYS = {"return_scales": "reward_scales"}
 
 
 # ------------------------------------------------------------------------------ slot shares
@@ -180,18 +187,18 @@ def _canonical_env_kwargs(env_kwargs: Any, envs: tuple[str, ...], where: str) ->
     return tuple(sorted(out))
 
 
-def _canonical_reward_scales(scales: Any, envs: tuple[str, ...], where: str) -> tuple:
+def _canonical_return_scales(scales: Any, envs: tuple[str, ...], where: str) -> tuple:
     items = scales.items() if isinstance(scales, Mapping) else scales
     out = []
     for env_id, scale in items:
         if env_id not in envs:
-            raise ValueError(f"{where}: reward_scales names {env_id!r}, which is not in {envs}.")
+            raise ValueError(f"{where}: return_scales names {env_id!r}, which is not in {envs}.")
         if not (isinstance(scale, int | float | np.number) and np.isfinite(scale) and scale > 0):
-            raise ValueError(f"{where}: reward scale of {env_id!r} must be > 0, got {scale!r}.")
+            raise ValueError(f"{where}: return scale of {env_id!r} must be > 0, got {scale!r}.")
         out.append((env_id, float(scale)))
     ids = [e for e, _ in out]
     if len(set(ids)) != len(ids):
-        raise ValueError(f"{where}: reward_scales names an env twice: {ids}.")
+        raise ValueError(f"{where}: return_scales names an env twice: {ids}.")
     return tuple(sorted(out))
 
 
@@ -246,7 +253,7 @@ def _build_env(task_set: TaskSet, index: int) -> Environment:
     env, _ = make(env_id, **dict(task_set.kwargs_for(env_id)))
     env = FiniteGuard(env)  # a non-finite obs / reward ends the trial (docs/tasks.md)
     if task_set.normalize:
-        scale = dict(task_set.reward_scales).get(env_id)
+        scale = dict(task_set.return_scales).get(env_id)
         env = Normalize(env, env_id=env_id, reward_scale=scale)
     env = ProjectObservation(env, task_set.obs_dim, task_set.obs_family)
     env = ProjectAction(env, task_set.action_dim, task_set.action_family)
@@ -293,9 +300,11 @@ class TaskSet:
     normalize: bool = True  # wrap each base env with Normalize (per-env obs/reward stats)
     obs_extras: tuple[str, ...] = _OBS_EXTRAS  # what MetaEpisode appends to the observation
     env_kwargs: EnvKwargs = ()  # ((env_id, ((kwarg, value), ...)), ...): make() kwargs per env
-    # ((env_id, scale), ...): reward scale per env for Normalize, replacing the shipped
-    # per-step one; shipped benchmarks set the gamma-aware return scale here (docs/tasks.md)
-    reward_scales: tuple[tuple[str, float], ...] = ()
+    # ((env_id, scale), ...): the factor Normalize multiplies each env's rewards by, replacing
+    # the shipped per-step reward scale; shipped benchmarks set their gamma-aware return scale
+    # here, which bounds discounted returns, not only rewards (docs/tasks.md, "Reward scale").
+    # Old name: reward_scales (still accepted, with a DeprecationWarning).
+    return_scales: tuple[tuple[str, float], ...] = ()
     seed: int = 0  # seed space of this set, 0 <= seed < 2**31
     name: str = dataclasses.field(default="", compare=False)  # label only, e.g. "classic/train"
 
@@ -351,10 +360,10 @@ class TaskSet:
         # MetaEpisode appends extras in a fixed order whatever the order given; so do we.
         set_("obs_extras", tuple(e for e in _OBS_EXTRAS if e in self.obs_extras))
         set_("env_kwargs", _canonical_env_kwargs(self.env_kwargs, envs, where))
-        set_("reward_scales", _canonical_reward_scales(self.reward_scales, envs, where))
-        if self.reward_scales and not self.normalize:
+        set_("return_scales", _canonical_return_scales(self.return_scales, envs, where))
+        if self.return_scales and not self.normalize:
             raise ValueError(
-                f"{where}: reward_scales need normalize=True (Normalize applies them)."
+                f"{where}: return_scales need normalize=True (Normalize applies them)."
             )
         if known is not None:  # typos fail here, not at the first make() in VecEnv
             from projected_envs.registry import check_kwargs
@@ -399,11 +408,27 @@ class TaskSet:
         return None if steps is None else int(steps)
 
     @property
+    def max_steps_in_episode(self) -> int | None:
+        """Upper bound on the steps of one task, the outer episode (K times the longest trial:
+        the largest :attr:`MetaEpisode.max_steps_in_episode
+        <projected_envs.wrappers.MetaEpisode.max_steps_in_episode>` of its env stacks), or
+        None if an env has no known time limit. An evaluation scan of this length ends every
+        task. gymnax's name for an episode's length; from ``MetaEpisode`` upward the episode
+        is the whole task."""
+        steps = [self.make_env(i).max_steps_in_episode for i in range(len(self.envs))]
+        return None if None in steps else max(steps)
+
+    @property
     def max_task_steps(self) -> int | None:
-        """Upper bound on the steps of one task (K times the longest trial), or None if an
-        env has no known time limit. An evaluation scan of this length ends every task."""
-        trials = [self.max_trial_steps(i) for i in range(len(self.envs))]
-        return None if None in trials else self.num_trials * max(trials)
+        """Deprecated alias of :attr:`max_steps_in_episode`."""
+        warn_renamed("TaskSet.max_task_steps", "TaskSet.max_steps_in_episode")
+        return self.max_steps_in_episode
+
+    @property
+    def reward_scales(self) -> tuple[tuple[str, float], ...]:
+        """Deprecated alias of :attr:`return_scales`."""
+        warn_renamed("TaskSet.reward_scales", "TaskSet.return_scales")
+        return self.return_scales
 
     def kwargs_for(self, env_id: str) -> tuple[tuple[str, Any], ...]:
         """The ``make()`` keyword arguments of one env, as sorted ``(name, value)`` pairs."""
@@ -511,7 +536,7 @@ class TaskSet:
         """The definition as JSON-able data (what :attr:`fingerprint` hashes; ``name`` is a
         label and excluded, so equal distributions under other names share a fingerprint)."""
         fields = {
-            f.name: _jsonable(getattr(self, f.name))
+            _CANONICAL_KEYS.get(f.name, f.name): _jsonable(getattr(self, f.name))
             for f in dataclasses.fields(self)
             if f.name != "name"
         }
@@ -530,3 +555,25 @@ class TaskSet:
         return frozenset(
             (e, self.kwargs_for(e), self.obs_family, self.action_family) for e in self.envs
         )
+
+
+def _accept_old_keywords(cls: type[TaskSet]) -> type[TaskSet]:
+    """Let ``cls`` take ``reward_scales=``, the old name of ``return_scales`` (it warns).
+
+    The old keyword wins over ``return_scales``, so ``dataclasses.replace(ts,
+    reward_scales=...)`` (which passes both) changes the scales as it did before the rename.
+    """
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def __init__(self: TaskSet, *args: Any, reward_scales: Any = None, **kwargs: Any) -> None:
+        if reward_scales is not None:
+            warn_renamed("TaskSet(reward_scales=...)", "TaskSet(return_scales=...)")
+            kwargs["return_scales"] = reward_scales
+        init(self, *args, **kwargs)
+
+    cls.__init__ = __init__  # type: ignore[method-assign]
+    return cls
+
+
+_accept_old_keywords(TaskSet)

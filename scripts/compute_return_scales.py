@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(ROOT))
 
-from projected_envs.benchmarks import SHIPPED_GAMMA, benchmark  # noqa: E402
+from projected_envs.benchmark_registry import benchmark  # noqa: E402
 from projected_envs.return_scale import scales_and_rules  # noqa: E402
+from projected_envs.shipped_benchmarks import SHIPPED_GAMMA  # noqa: E402
 
 DEFAULT_OUTPUT = ROOT / "projected_envs" / "data" / "return_scales.json"
 
@@ -52,7 +53,7 @@ def compute(
                 envs=(env_id,),
                 weights=None,
                 env_kwargs=tuple(kv for kv in split.env_kwargs if kv[0] == env_id),
-                reward_scales=(),
+                return_scales=(),
             )
             bounds = {}
             if env_id.startswith("dmc/"):  # DM Control: reward in [0, 1] per physics step

@@ -66,7 +66,7 @@ read -r PER_UPDATE TRIALS PER_CHUNK < <($PY - $TRAIN_FLAGS <<'EOF'
 import sys
 sys.path.insert(0, "examples")
 import meta_train
-from projected_envs.benchmarks import benchmark
+from projected_envs.benchmark_registry import benchmark
 config = meta_train.parse_args(["--preset", "gpu", *sys.argv[1:]]).config
 print(config.ppo.steps_per_update, benchmark(config.benchmark).train.num_trials,
       config.updates_per_chunk)

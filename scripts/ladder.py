@@ -85,7 +85,7 @@ def task_sets(cell: Cell, args: argparse.Namespace) -> tuple[TaskSet, TaskSet]:
         name="ladder/train",
     )
     scales = return_scales(train, args.gamma, num_tasks=32)
-    train = dataclasses.replace(train, reward_scales=tuple(scales.items()))
+    train = dataclasses.replace(train, return_scales=tuple(scales.items()))
     return train, dataclasses.replace(train, seed=1, name="ladder/id_test")
 
 

@@ -54,7 +54,7 @@ def time_devices(n: int, args: argparse.Namespace) -> dict[str, float]:
 
     from agents.ppo import PPOConfig, make_init, make_update
     from agents.sharding import check_env_split, env_mesh, place, runner_shardings
-    from projected_envs.benchmarks import benchmark
+    from projected_envs.benchmark_registry import benchmark
 
     num_envs = args.envs_per_device * n
     task_set = benchmark(args.benchmark).train

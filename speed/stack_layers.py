@@ -25,7 +25,7 @@ import json
 import vec_env
 from vec_env import CLOCK, env_rollout, time_all
 
-from projected_envs.benchmarks import benchmark
+from projected_envs.benchmark_registry import benchmark
 from projected_envs.registry import make
 from projected_envs.wrappers import (
     FiniteGuard,
@@ -43,7 +43,7 @@ def layers(bench: str, env_id: str) -> dict[str, object]:
         raise SystemExit(f"{env_id} is not a train env of {bench}: choose from {ts.envs}.")
     base, _ = make(env_id, **dict(ts.kwargs_for(env_id)))
     guard = FiniteGuard(base)
-    norm = Normalize(guard, env_id=env_id, reward_scale=dict(ts.reward_scales).get(env_id))
+    norm = Normalize(guard, env_id=env_id, reward_scale=dict(ts.return_scales).get(env_id))
     obs = ProjectObservation(norm, ts.obs_dim, ts.obs_family)
     act = ProjectAction(obs, ts.action_dim, ts.action_family)
     return {

@@ -25,7 +25,7 @@ import time
 import jax
 from vec_env import vec_rollout  # the same random-action rollout as the VecEnv benchmark
 
-from projected_envs.benchmarks import benchmark
+from projected_envs.benchmark_registry import benchmark
 from projected_envs.vec import VecEnv
 
 

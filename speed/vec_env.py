@@ -38,9 +38,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from projected_envs.benchmarks import TaskSet, benchmark
+from projected_envs.benchmark_registry import benchmark
 from projected_envs.core import Environment
 from projected_envs.registry import make
+from projected_envs.tasks import TaskSet
 from projected_envs.vec import VecEnv
 
 CLOCK = {"cpu": time.process_time, "wall": time.perf_counter}

@@ -17,31 +17,34 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from projected_envs.benchmarks import TaskBank, TaskSet, benchmark, make_benchmark
+from projected_envs.benchmark_registry import benchmark, make_benchmark
+from projected_envs.tasks import TaskBank, TaskSet
 
-# The modules themselves (``projected_envs.benchmarks`` the attribute is the ``benchmarks()``
-# function once the package re-exports it).
-bm = importlib.import_module("projected_envs.benchmarks")
+bm = importlib.import_module("projected_envs.benchmark_registry")
+shipped = importlib.import_module("projected_envs.shipped_benchmarks")
 tasks_module = importlib.import_module("projected_envs.tasks")
 
 # Changing a shipped benchmark must be deliberate: update the pin *and* say why in the change.
 # Pins changed on 2026-11-28 on purpose: every shipped benchmark got the gamma-aware return
-# scales (TaskSet.reward_scales) and a design gamma; classic was redesigned (gaussian action
-# projections only, no previous-action extra); classic-full is new. See docs/tasks.md.
+# scales (TaskSet.return_scales, then named reward_scales) and a design gamma; classic was
+# redesigned (gaussian action projections only, no previous-action extra); classic-full is new.
+# See docs/tasks.md.
 # dmc-lu2023 and dmc-lu2023-multitrial changed again later that day, on purpose: their return
 # scales were recomputed on the final envs (goals per task), and rare-reward envs (the random
 # policy rewarded in fewer than half of the tasks: every dmc env but the cartpoles) are now
 # scaled by their reward bound (RARE_REWARD_FRACTION in return_scale.py; docs/tasks.md).
 # point-nav is new on 2026-11-28 (third session): the main job's cpu benchmark, in-context
 # navigation (docs/tasks.md, "Designing point-nav").
+# The shipped benchmarks got versioned ids on 2026-12-01 ("classic" became "classic-v1", the
+# bare name an alias of the newest version): their fingerprints did not change.
 PINNED = {
-    "point-nav": "e3df790beb7b",
-    "classic": "97d7104b2a28",
-    "classic-families": "ab45982e7e5a",
-    "classic-full": "dc836a77f703",
-    "dmc-lu2023": "a931c542f43d",
-    "dmc-lu2023-multitrial": "83f5cd484e20",
-    "brax-locomotion": "438e24ab8a14",
+    "point-nav-v1": "e3df790beb7b",
+    "classic-v1": "97d7104b2a28",
+    "classic-families-v1": "ab45982e7e5a",
+    "classic-full-v1": "dc836a77f703",
+    "dmc-lu2023-v1": "a931c542f43d",
+    "dmc-lu2023-multitrial-v1": "83f5cd484e20",
+    "brax-locomotion-v1": "438e24ab8a14",
 }
 
 SMALL = TaskSet(
@@ -73,6 +76,31 @@ def test_benchmarks_lists_every_shipped_benchmark_sorted():
     names = bm.benchmarks()
     assert set(PINNED) <= set(names)
     assert names == sorted(names)
+
+
+def test_bare_names_are_aliases_of_the_newest_version():
+    for benchmark_id in PINNED:
+        name, version = bm.split_version(benchmark_id)
+        assert version == 1 and bm.benchmark_aliases()[name] == benchmark_id
+        assert benchmark(name) is benchmark(benchmark_id)
+        assert (benchmark(name).name, benchmark(name).id) == (name, benchmark_id)
+        assert name not in bm.benchmarks() and name in bm.benchmarks(aliases=True)
+
+
+def test_a_new_version_takes_over_the_alias_and_the_old_one_stays():
+    old = benchmark("classic-v1")
+    try:
+        bm.register_benchmark(lambda: dataclasses.replace(old, gamma=0.99), name="classic-v2")
+        new = benchmark("classic")
+        assert (new.id, new.version, new.gamma) == ("classic-v2", 2, 0.99)
+        assert benchmark("classic-v1").fingerprint == old.fingerprint != new.fingerprint
+        mine = make_benchmark("classic", SMALL.envs, None, 6, 2, ood_obs_family="orthogonal")
+        with pytest.raises(ValueError, match=r"alias of 'classic-v2'.*classic-v3"):
+            bm.register_benchmark(mine)
+    finally:
+        bm._BENCHMARKS.pop("classic-v2", None)
+        bm._cached_benchmark.cache_clear()
+    assert benchmark("classic") is benchmark("classic-v1")
 
 
 def test_unknown_benchmark_name_suggests_close_matches():
@@ -125,14 +153,17 @@ def test_classic_trains_on_gymnax_and_holds_out_two_envs():
 
 def test_point_nav_holds_out_a_goal_region_of_its_one_env():
     b = benchmark("point-nav")
-    assert b.train.envs == b.id_test.envs == b.ood_test.envs == (bm.NAV_ENV,)
+    assert b.train.envs == b.id_test.envs == b.ood_test.envs == (shipped.NAV_ENV,)
     assert (b.train.obs_family, b.train.action_family) == ("identity", "gaussian")
     assert "action" not in b.train.obs_extras and b.gamma == 0.995 and b.num_trials == 4
-    train, ood = dict(b.train.kwargs_for(bm.NAV_ENV)), dict(b.ood_test.kwargs_for(bm.NAV_ENV))
+    train, ood = (
+        dict(b.train.kwargs_for(shipped.NAV_ENV)),
+        dict(b.ood_test.kwargs_for(shipped.NAV_ENV)),
+    )
     assert train["teleport"] is False and "goal_angles" not in train  # gymnax's upper arc
     assert train["observe_last_action"] is False  # no displacement to keep moving along
     assert ood == {**train, "goal_angles": (math.pi, 2 * math.pi)}
-    assert dict(b.id_test.kwargs_for(bm.NAV_ENV)) == train
+    assert dict(b.id_test.kwargs_for(shipped.NAV_ENV)) == train
     # goals: upper semicircle in train and id_test, lower in ood_test, unit distance
     for split, sign in (("train", 1), ("id_test", 1), ("ood_test", -1)):
         bank = b.splits[split].eval_tasks(64)

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from agents.sharding import check_env_split, valid_num_envs
-from projected_envs.benchmarks import benchmark
+from projected_envs.benchmark_registry import benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "distributed_worker.py"

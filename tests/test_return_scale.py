@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 
 import projected_envs as pe
-from projected_envs.benchmarks import (
+from projected_envs.return_scale import discounted_returns
+from projected_envs.shipped_benchmarks import (
     SHIPPED_GAMMA,
     _shipped_return_scales,
     shipped_return_scales,
 )
-from projected_envs.return_scale import discounted_returns
 
 # Benchmarks whose envs all compile in about a second (gymnax): in the default run.
-FAST = ("classic", "classic-families")
+FAST = ("classic-v1", "classic-families-v1")
 
 
 def test_discounted_returns_match_a_hand_computed_fixture():
@@ -40,7 +40,7 @@ def _random_policy_return_std(task_set: pe.TaskSet, index: int, gamma: float) ->
     bank = task_set.eval_tasks(per_env=32)
     tasks = bank.params[index]
     n = bank.sizes[index]
-    horizon = task_set.max_task_steps
+    horizon = task_set.max_steps_in_episode
 
     @jax.jit
     def run(key):
@@ -105,11 +105,11 @@ def test_every_split_uses_the_shipped_scales_and_they_enter_the_fingerprint():
         bench = pe.benchmark(name)
         shipped = shipped_return_scales(name)
         for split in bench.splits.values():
-            assert dict(split.reward_scales) == {e: shipped[e] for e in split.envs}
+            assert dict(split.return_scales) == {e: shipped[e] for e in split.envs}
     train = pe.benchmark("classic").train
-    env_id, scale = train.reward_scales[0]
+    env_id, scale = train.return_scales[0]
     other = dataclasses.replace(
-        train, reward_scales=((env_id, 2 * scale), *train.reward_scales[1:])
+        train, return_scales=((env_id, 2 * scale), *train.return_scales[1:])
     )
     assert other.fingerprint != train.fingerprint
 
@@ -119,15 +119,15 @@ def test_normalize_applies_the_task_set_scale():
     i = train.envs.index("gymnax/MountainCarContinuous-v0")
     normalize = train.make_env(i).env.env.env  # MetaEpisode > ProjectAction > ProjectObs > Norm
     assert isinstance(normalize, pe.Normalize)
-    assert normalize.stats.reward_scale == dict(train.reward_scales)[train.envs[i]]
+    assert normalize.stats.reward_scale == dict(train.return_scales)[train.envs[i]]
 
 
-def test_bad_reward_scales_are_refused():
+def test_bad_return_scales_are_refused():
     train = pe.benchmark("classic").train
     with pytest.raises(ValueError, match="not in"):
-        dataclasses.replace(train, reward_scales=(("gymnax/Acrobot", 1.0),))
+        dataclasses.replace(train, return_scales=(("gymnax/Acrobot", 1.0),))
     with pytest.raises(ValueError, match="> 0"):
-        dataclasses.replace(train, reward_scales=((train.envs[0], -1.0),))
+        dataclasses.replace(train, return_scales=((train.envs[0], -1.0),))
     with pytest.raises(ValueError, match="normalize"):
         dataclasses.replace(train, normalize=False)
 
@@ -147,7 +147,7 @@ def test_rules_for_constant_rare_and_common_rewards(monkeypatch):
         return_scale, "_random_policy_rollout", lambda ts, i, g, n, s: (fake[i], valid)
     )
     train = pe.benchmark("classic").train
-    four = dataclasses.replace(train, reward_scales=())
+    four = dataclasses.replace(train, return_scales=())
     bounds = {four.envs[1]: 1.0, four.envs[3]: 2.0}  # env 2 is rare but has no bound
     found = return_scale.scales_and_rules(four, gamma, reward_bounds=bounds)
     assert found[four.envs[0]] == (1.0, "random-std")

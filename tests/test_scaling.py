@@ -86,7 +86,7 @@ def test_stack_layers_ends_with_the_task_sets_own_stack():
     import stack_layers
     import vec_env
 
-    from projected_envs.benchmarks import benchmark
+    from projected_envs.benchmark_registry import benchmark
 
     env_id = "gymnax/Pendulum-v1"
     ts = benchmark("classic").train

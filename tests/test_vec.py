@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from projected_envs.benchmarks import TaskSet, allocate
+from projected_envs.tasks import TaskSet, allocate
 from projected_envs.vec import VecEnv, slot_keys
 
 EPISODE = 3  # steps per trial
@@ -127,7 +127,7 @@ def test_group_sizes_follow_weights_and_env_index_is_contiguous(train_run):
     assert venv.num_envs == NUM_ENVS
     assert venv.obs_size == TASK_SET.obs_size == 6 + 2 + 3
     assert venv.action_size == 2
-    assert TASK_SET.max_task_steps == EPISODE * TRIALS
+    assert TASK_SET.max_steps_in_episode == EPISODE * TRIALS
 
 
 def test_every_slot_reproduces_its_env_run_alone_with_the_same_keys(train_run, actions):

@@ -32,7 +32,8 @@ from configs import TrainConfig
 from run_folder import SPLITS, load_checkpoint, read_config, write_eval_report
 
 from agents.evaluation import EvalResult, evaluate, format_table
-from projected_envs.benchmarks import TaskSet, benchmark
+from projected_envs.benchmark_registry import benchmark
+from projected_envs.tasks import TaskSet
 
 
 @dataclasses.dataclass(frozen=True)

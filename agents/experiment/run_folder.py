@@ -28,13 +28,13 @@ from typing import Any
 
 import jax
 import numpy as np
+from agents.plotting import plot_in_context_curve, plot_learning_curve
 from configs import TrainConfig, config_from_dict, config_to_dict
 
 from agents.checkpoint import CheckpointStore, config_diff
 from agents.evaluation import EvalResult, format_table
-from agents.plotting import plot_in_context_curve, plot_learning_curve
 from agents.ppo import RunnerState, make_init
-from projected_envs.benchmarks import benchmark
+from projected_envs.benchmark_registry import benchmark
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"

@@ -73,7 +73,7 @@ from agents.sharding import (
     place,
     runner_shardings,
 )
-from projected_envs.benchmarks import Benchmark, benchmark
+from projected_envs.benchmark_registry import Benchmark, benchmark
 
 PresetName = Literal["cpu", "smoke", "gpu", "dmc-lu2023"]
 

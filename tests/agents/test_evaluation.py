@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents.evaluation import evaluate, format_table, get_evaluator, max_meta_episode_steps
+from agents.evaluation import evaluate, format_table, get_evaluator, max_steps_in_episode
 from agents.ppo import PPOConfig, make_network
-from projected_envs.benchmarks import TaskSet
+from projected_envs.tasks import TaskSet
 
 # Two cheap envs with different episode lengths: CueRecall terminates after delay + 2 = 4
 # steps, Pendulum is truncated after 7; two trials per task.
@@ -140,6 +140,6 @@ def test_more_trials_than_training_horizon_extends_the_same_meta_episodes(params
 
 
 def test_max_steps_bound_and_unfinished_tasks_raise(params):
-    assert max_meta_episode_steps(TASKS, 2) == 14  # 2 trials x Pendulum's 7 steps
+    assert max_steps_in_episode(TASKS, 2) == 14  # 2 trials x Pendulum's 7 steps
     with pytest.raises(RuntimeError, match="did not finish 2 trials within max_steps=5"):
         evaluate(params, CONFIG, TASKS, per_env=PER_ENV, max_steps=5, num_resamples=10)

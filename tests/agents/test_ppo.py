@@ -30,7 +30,7 @@ from agents.ppo import (
     split_minibatches,
 )
 from projected_envs.backends.probes import CueRecall
-from projected_envs.benchmarks import TaskSet
+from projected_envs.tasks import TaskSet
 from projected_envs.vec import VecEnv
 
 TINY = dict(

@@ -9,8 +9,8 @@ import pytest
 
 from agents.ppo import PPOConfig, make_train
 from projected_envs.backends.probes import PROBE_ENVS, CueRecall, SignBandit, TargetMatch
-from projected_envs.benchmarks import TaskSet
 from projected_envs.registry import make, registered_envs
+from projected_envs.tasks import TaskSet
 
 
 def test_every_probe_is_registered_and_follows_the_protocol():

@@ -21,7 +21,7 @@ from agents.transformer import (
     alibi_slopes,
     windowed_attention,
 )
-from projected_envs.benchmarks import TaskSet
+from projected_envs.tasks import TaskSet
 from projected_envs.vec import VecEnv
 
 # One small memory serves every module-level test (few compiles): width 8, 2 layers, 2 heads,
