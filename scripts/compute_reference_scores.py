@@ -78,7 +78,7 @@ def targets(benchmarks: Sequence[str], envs: Sequence[str] | None) -> dict[tuple
                     env_id,
                     json.dumps(_kwargs_json(task_set.kwargs_for(env_id)), sort_keys=True),
                 )
-                out.setdefault(key, {"benchmark": name, "fingerprint": bench.fingerprint})
+                out.setdefault(key, {"benchmark": bench.id, "fingerprint": bench.fingerprint})
     return out
 
 
