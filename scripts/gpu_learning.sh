@@ -64,8 +64,7 @@ $PY -c "import jax; print('jax', jax.__version__, jax.devices())" | tee "$OUT_DI
 # shellcheck disable=SC2086
 read -r PER_UPDATE TRIALS PER_CHUNK < <($PY - $TRAIN_FLAGS <<'EOF'
 import sys
-sys.path.insert(0, "examples")
-import meta_train
+from agents.experiment import train as meta_train
 from projected_envs.benchmark_registry import benchmark
 config = meta_train.parse_args(["--preset", "gpu", *sys.argv[1:]]).config
 print(config.ppo.steps_per_update, benchmark(config.benchmark).train.num_trials,

@@ -14,14 +14,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import jax
-import numpy as np
+from agents.experiment.multihost import join_from_argv
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+# Join the job of the command line before anything computes with JAX (gymnax does at import),
+# as examples/meta_train.py does through examples/multihost.py.
+join_from_argv(sys.argv[2:])
 
-import meta_train  # joins the job of the command line (examples/multihost.py) first
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
 
-from agents.sharding import host_copy
+from agents.experiment import train as meta_train  # noqa: E402
+from agents.sharding import host_copy  # noqa: E402
 
 
 def main(argv: list[str]) -> None:

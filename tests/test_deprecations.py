@@ -76,3 +76,14 @@ def test_make_benchmark_reward_scales_keyword_is_return_scales():
 
 def _fields(task_set: TaskSet) -> dict:
     return {f.name: getattr(task_set, f.name) for f in dataclasses.fields(task_set)}
+
+
+def test_agents_plotting_module_path_is_agents_experiment_plots():
+    from agents import plotting
+    from agents.experiment import plots
+
+    for name in ("plot_learning_curve", "plot_in_context_curve", "SPLIT_COLORS"):
+        with pytest.deprecated_call(match=f"agents.experiment.plots.{name}"):
+            assert getattr(plotting, name) is getattr(plots, name)
+    with pytest.raises(AttributeError):
+        plotting.no_such_name  # noqa: B018

@@ -255,11 +255,7 @@ def test_shipped_dmc_references_are_the_trial_length_bounds():
 
 
 def test_evaluate_script_exports_rliable_and_marl_eval_files(result, tmp_path):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-    import evaluate as evaluate_script
+    from agents.experiment import evaluate as evaluate_script
 
     paths = evaluate_script.write_exports(tmp_path / "x_", {"ood_test": result}, "agent")
     saved = np.load(paths["rliable"])

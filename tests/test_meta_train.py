@@ -7,20 +7,15 @@ Every run here uses the ``smoke`` preset in one process, so the jitted programs 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-sys.path.insert(0, str(EXAMPLES))
-
-import evaluate as evaluate_script  # noqa: E402
-import meta_train  # noqa: E402
-from configs import PRESETS, TrainConfig  # noqa: E402
-
-from agents.checkpoint import tree_equal  # noqa: E402
-from agents.ppo import PPOConfig  # noqa: E402
+from agents.checkpoint import tree_equal
+from agents.experiment import combine as combine_runs
+from agents.experiment import evaluate as evaluate_script
+from agents.experiment import train as meta_train
+from agents.experiment.configs import PRESETS, TrainConfig
+from agents.ppo import PPOConfig
 
 SMOKE = ["--preset", "smoke", "--no-progress"]
 # One process runs every test of this module (pytest -n 2 --dist loadgroup): they share the
@@ -243,7 +238,6 @@ def test_seed_batching_is_validated_and_auto_maps_seeds_on_cpu():
 # ------------------------------------------------------------------------- combine_runs.py
 def test_combine_runs_equals_the_num_seeds_run(full_run, seeds_run, tmp_path):
     """Seeds 0 and 1 trained as two runs, then combined: the --num-seeds 2 run's report."""
-    import combine_runs
     import numpy as np
 
     seed1 = meta_train.main([*SMOKE, "--seed", "1", "--out-dir", str(tmp_path / "seed1")])
@@ -279,8 +273,6 @@ def test_combine_runs_equals_the_num_seeds_run(full_run, seeds_run, tmp_path):
 
 
 def test_combine_runs_refuses_runs_it_cannot_merge(full_run, seeds_run, tmp_path):
-    import combine_runs
-
     with pytest.raises(ValueError, match="both seed 0"):
         combine_runs.combine([full_run.run_dir, full_run.run_dir], tmp_path / "a")
     with pytest.raises(ValueError, match="trained 2 seeds in one run"):

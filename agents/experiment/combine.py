@@ -32,8 +32,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import tyro
-from configs import config_to_dict
-from run_folder import (
+
+from agents.checkpoint import config_diff
+from agents.evaluation import EvalResult, combine_seeds
+from agents.experiment.configs import config_to_dict
+from agents.experiment.run_folder import (
     METRICS_FILE,
     SPLITS,
     format_seed_table,
@@ -45,9 +48,6 @@ from run_folder import (
     write_eval_report,
     write_learning_curve,
 )
-
-from agents.checkpoint import config_diff
-from agents.evaluation import EvalResult, combine_seeds
 
 REPORTS = ("", "extrapolation_")  # prefixes of the final reports meta_train.py writes
 
@@ -188,10 +188,3 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
         print(f"{prefix or 'final '}evaluation over seeds:\n{table}\n")
     print(f"wrote {args.out_dir}")
     return tables
-
-
-if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as err:  # bad input: the message names the fix
-        raise SystemExit(f"error: {err}") from None

@@ -28,10 +28,10 @@ from typing import Literal
 
 import numpy as np
 import tyro
-from configs import TrainConfig
-from run_folder import SPLITS, load_checkpoint, read_config, write_eval_report
 
 from agents.evaluation import EvalResult, evaluate, format_table
+from agents.experiment.configs import TrainConfig
+from agents.experiment.run_folder import SPLITS, load_checkpoint, read_config, write_eval_report
 from projected_envs.benchmark_registry import benchmark
 from projected_envs.tasks import TaskSet
 
@@ -145,10 +145,3 @@ def _evaluate_split(args: EvalArgs, config: TrainConfig, task_set: TaskSet, para
 def main(argv: Sequence[str] | None = None) -> dict[str, EvalResult]:
     """Entry point: parse ``argv`` (default ``sys.argv[1:]``) and :func:`run`."""
     return run(tyro.cli(EvalArgs, args=argv, description=__doc__))
-
-
-if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as err:  # bad input: the message names the fix
-        raise SystemExit(f"error: {err}") from None

@@ -1,17 +1,18 @@
 """Join a multi-process JAX job (``jax.distributed.initialize``) from the command line.
 
-Importing this module joins the job that the command line names (``--coordinator-address``,
+:func:`join_from_argv` joins the job that the command line names (``--coordinator-address``,
 ``--num-processes``, ``--process-id``), or one that JAX's cluster auto-detection recognises
 (SLURM, Open MPI, ``JAX_COORDINATOR_ADDRESS``). It must run before any JAX computation, and
-gymnax computes at import time, so ``meta_train.py`` imports it first. Without such flags or a
-cluster it does nothing (a single-process run).
+gymnax computes at import time, so ``examples/meta_train.py`` imports ``examples/multihost.py``
+(which calls it) first; this module imports nothing but JAX, and ``import agents`` is lazy, so
+importing it does not start JAX's backend. Without such flags or a cluster it does nothing (a
+single-process run).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Sequence
 
 import jax
@@ -60,6 +61,3 @@ def join_from_argv(argv: Sequence[str]) -> bool:
     parser.add_argument("--process-id", type=int, default=None)
     known, _ = parser.parse_known_args(list(argv))
     return initialize_distributed(known.coordinator_address, known.num_processes, known.process_id)
-
-
-join_from_argv(sys.argv[1:])

@@ -4,7 +4,7 @@ Layout (``runs/<time>-<benchmark>-<memory>/`` by default)::
 
     config.json            {"config": TrainConfig as JSON, "preset", "benchmark_fingerprint",
                             "obs_size", "action_size", "versions"}
-    metrics.jsonl          one JSON object per chunk of updates (see meta_train.py)
+    metrics.jsonl          one JSON object per chunk of updates (agents.experiment.train)
     checkpoints/<update>/  orbax checkpoints of the full runner state (+ JSON sidecar); with
                            --num-seeds every leaf has a leading seed axis, all seeds in one tree
     eval.json              final evaluation of every split (agents.evaluation.EvalResult)
@@ -13,7 +13,9 @@ Layout (``runs/<time>-<benchmark>-<memory>/`` by default)::
     in_context.png         return per trial index with 95% CIs, per split (thin: each seed)
     tensorboard/           only with --tensorboard
 
-Shared by ``meta_train.py`` (writes it) and ``evaluate.py`` (reads it).
+Shared by :mod:`agents.experiment.train` (``examples/meta_train.py``: writes it),
+:mod:`agents.experiment.evaluate` (``examples/evaluate.py``: reads it) and
+:mod:`agents.experiment.combine` (``examples/combine_runs.py``: merges runs).
 """
 
 from __future__ import annotations
@@ -28,11 +30,11 @@ from typing import Any
 
 import jax
 import numpy as np
-from agents.plotting import plot_in_context_curve, plot_learning_curve
-from configs import TrainConfig, config_from_dict, config_to_dict
 
 from agents.checkpoint import CheckpointStore, config_diff
 from agents.evaluation import EvalResult, format_table
+from agents.experiment.configs import TrainConfig, config_from_dict, config_to_dict
+from agents.experiment.plots import plot_in_context_curve, plot_learning_curve
 from agents.ppo import RunnerState, make_init
 from projected_envs.benchmark_registry import benchmark
 

@@ -1,5 +1,7 @@
 """Meta-train an in-context RL agent (PPO + resettable S5 by default) on a benchmark, then evaluate.
 
+The main job behind ``examples/meta_train.py`` (its command line is :func:`main`)::
+
     python examples/meta_train.py                       # cpu preset: point-nav, 10-12 min, 2 cores
     python examples/meta_train.py --preset smoke        # every artifact in under 3 minutes
     python examples/meta_train.py --preset gpu --memory gru
@@ -10,8 +12,9 @@ The host loop runs jitted **chunks** of ``updates_per_chunk`` PPO updates (``lax
 callbacks); between chunks it updates the progress bar, appends a row to ``metrics.jsonl``,
 evaluates every split every ``eval_every`` chunks, and checkpoints every ``checkpoint_every``
 updates. At the end it evaluates train / id_test / ood_test on their fixed evaluation banks,
-writes ``eval.json``, prints the table and draws the plots (see ``run_folder.py`` for the folder
-layout and ``docs/main_job.md`` for the protocol).
+writes ``eval.json``, prints the table and draws the plots (see
+:mod:`agents.experiment.run_folder` for the folder layout and ``docs/main_job.md`` for the
+protocol).
 
 ``--num-seeds N`` trains seeds ``seed .. seed+N-1`` together (vmapped: one program, one
 compile; every state leaf gets a leading seed axis, all seeds live in one checkpoint). Metrics
@@ -24,9 +27,6 @@ and ``--process-id`` join a multi-host job (docs/main_job.md, "Scaling out").
 """
 
 from __future__ import annotations
-
-# Joins a multi-process job named on the command line before gymnax computes at import time.
-import multihost  # isort: skip
 
 import argparse
 import dataclasses
@@ -43,9 +43,14 @@ from typing import Annotated, Any, Literal
 import jax
 import numpy as np
 import tyro
-from configs import PRESETS, TrainConfig
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-from run_folder import (
+from tqdm.auto import tqdm
+
+from agents.checkpoint import CheckpointStore
+from agents.evaluation import EvalResult, combine_seeds, evaluate, format_table
+from agents.experiment import multihost
+from agents.experiment.configs import PRESETS, TrainConfig
+from agents.experiment.run_folder import (
     CHECKPOINT_DIR,
     METRICS_FILE,
     SPLITS,
@@ -61,10 +66,6 @@ from run_folder import (
     write_eval_report,
     write_learning_curve,
 )
-from tqdm.auto import tqdm
-
-from agents.checkpoint import CheckpointStore
-from agents.evaluation import EvalResult, combine_seeds, evaluate, format_table
 from agents.ppo import RunnerState, make_init, make_update, scan_updates
 from agents.sharding import (
     check_env_split,
@@ -83,7 +84,7 @@ class Args:
     """Meta-train an agent on a benchmark's train split; evaluate train, id_test and ood_test."""
 
     config: Annotated[TrainConfig, tyro.conf.OmitArgPrefixes]  # the run's configuration
-    preset: PresetName = "cpu"  # named starting values of every config field (see configs.py)
+    preset: PresetName = "cpu"  # named starting values of every config field (configs.PRESETS)
     out_dir: Path | None = None  # run folder; default runs/<time>-<benchmark>-<memory>
     resume: Path | None = None  # continue this run folder from its newest checkpoint
     stop_after_updates: int = 0  # stop with a checkpoint after this many updates (0: never)
@@ -306,7 +307,8 @@ def chunk_row(metrics: dict[str, Any], num_trials: int) -> dict[str, Any]:
 
 def seeds_row(metrics: dict[str, Any], num_trials: int, num_seeds: int) -> dict[str, Any]:
     """A metrics.jsonl row of a chunk of ``num_seeds`` vmapped runs (metrics ``[S, n, ...]``):
-    the per-seed :func:`chunk_row` rows merged by :func:`run_folder.merge_seed_rows` (means
+    the per-seed :func:`chunk_row` rows merged by
+    :func:`~agents.experiment.run_folder.merge_seed_rows` (means
     over seeds, the rollout returns also kept per seed as ``<name>_per_seed`` lists)."""
     if num_seeds == 1:
         return chunk_row(metrics, num_trials)
@@ -634,10 +636,3 @@ def main(argv: Sequence[str] | None = None) -> RunResult:
     args = parse_args(argv)
     multihost.initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
     return run(args)
-
-
-if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as err:  # bad input: the message names the fix
-        raise SystemExit(f"error: {err}") from None

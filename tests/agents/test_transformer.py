@@ -239,11 +239,7 @@ def test_ppo_evaluation_and_checkpoint_run_with_the_transformer(tmp_path):
 @pytest.mark.slow
 def test_main_job_smoke_preset_runs_with_the_transformer(tmp_path):
     """`examples/meta_train.py --memory transformer` end to end: train, checkpoint, evaluate."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
-    import meta_train
+    from agents.experiment import train as meta_train
 
     out = tmp_path / "run"
     argv = ["--preset", "smoke", "--no-progress", "--memory", "transformer", "--out-dir", str(out)]
