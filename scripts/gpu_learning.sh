@@ -2,12 +2,12 @@
 # In-context learning at GPU scale in one prepared run (<= 10 minutes on one H100, install and
 # compilation included): the gpu preset for S5, GRU and memoryless, NUM_SEEDS seeds each.
 #
-#   bash benchmarks/gpu_learning.sh OUT_DIR           # on the GPU host, from the repo root
-#   bash benchmarks/gpu_learning.sh OUT_DIR --tiny    # the same code path at CPU-sized shapes
+#   bash scripts/gpu_learning.sh OUT_DIR           # on the GPU host, from the repo root
+#   bash scripts/gpu_learning.sh OUT_DIR --tiny    # the same code path at CPU-sized shapes
 #
 # Writes OUT_DIR/<memory>/ (the run folder: eval.json, metrics.jsonl, learning_curve.png,
 # in_context.png, extrapolation_eval.json with 2x the training trials, ...) for each memory,
-# and OUT_DIR/summary.json (benchmarks/learning_summary.py: per memory and split, mean return
+# and OUT_DIR/summary.json (scripts/learning_summary.py: per memory and split, mean return
 # and in-context gain with 95% CIs over seeds x tasks, random reference, env steps trained,
 # steps/s).
 #
@@ -84,7 +84,7 @@ for memory in "${memories[@]}"; do
   seconds=$((remaining / left - overhead))
   ((seconds > RUN_SECONDS)) && seconds=$RUN_SECONDS
   ((seconds < 10)) && seconds=10
-  total=$($PY benchmarks/learning_summary.py --size "$sps" "$seconds" "$PER_UPDATE" "$NUM_SEEDS")
+  total=$($PY scripts/learning_summary.py --size "$sps" "$seconds" "$PER_UPDATE" "$NUM_SEEDS")
   # EVALS evaluations during training whatever the length, so the overhead stays constant
   chunks=$(((total / PER_UPDATE + PER_CHUNK - 1) / PER_CHUNK))
   eval_every=$((chunks / EVALS > 1 ? chunks / EVALS : 1))
@@ -98,13 +98,13 @@ for memory in "${memories[@]}"; do
     --out-dir "$OUT_DIR/$memory" $TRAIN_FLAGS --eval-every "$eval_every" \
     >"$OUT_DIR/$memory.log" 2>&1 ||
     log "$memory failed (see $memory.log)"
-  measured=$($PY benchmarks/learning_summary.py --steps-per-s-of "$OUT_DIR/$memory" 2>/dev/null)
+  measured=$($PY scripts/learning_summary.py --steps-per-s-of "$OUT_DIR/$memory" 2>/dev/null)
   [[ -n "$measured" && "$measured" != "0" ]] && estimate=${measured%.*}
-  trained=$($PY benchmarks/learning_summary.py --train-seconds-of "$OUT_DIR/$memory" 2>/dev/null)
+  trained=$($PY scripts/learning_summary.py --train-seconds-of "$OUT_DIR/$memory" 2>/dev/null)
   overhead=$(($(date +%s) - run_start - ${trained:-0}))
   left=$((left - 1))
   log "$memory done in $(($(date +%s) - run_start)) s; ${measured:-?} steps/s, overhead ${overhead} s"
 done
 
-$PY benchmarks/learning_summary.py "$OUT_DIR" >/dev/null && log "wrote $OUT_DIR/summary.json"
+$PY scripts/learning_summary.py "$OUT_DIR" >/dev/null && log "wrote $OUT_DIR/summary.json"
 log "total wall time $(($(date +%s) - START)) s"

@@ -1,8 +1,8 @@
-"""One summary JSON over the run folders of ``benchmarks/gpu_learning.sh``.
+"""One summary JSON over the run folders of ``scripts/gpu_learning.sh``.
 
-    python benchmarks/learning_summary.py OUT_DIR          # reads OUT_DIR/<memory>/, writes
+    python scripts/learning_summary.py OUT_DIR          # reads OUT_DIR/<memory>/, writes
                                                            # OUT_DIR/summary.json
-    python benchmarks/learning_summary.py --size ...       # see size_total_timesteps
+    python scripts/learning_summary.py --size ...       # see size_total_timesteps
 
 Per memory (one run folder each, ``--num-seeds`` seeds) and split: the mean return per trial
 with its 95% CI and the in-context gain (last trial minus first) with its CI, both over seeds x

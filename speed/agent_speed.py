@@ -25,8 +25,8 @@ The last printed line is one JSON object with, besides the per-memory numbers,
 
 Usage::
 
-    python benchmarks/agent_speed.py                       # paper sizes (use a GPU)
-    python benchmarks/agent_speed.py --num-envs 16 --num-steps 128 --update-epochs 2
+    python speed/agent_speed.py                       # paper sizes (use a GPU)
+    python speed/agent_speed.py --num-envs 16 --num-steps 128 --update-epochs 2
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ reports
 
 Usage::
 
-    python benchmarks/brax_backends.py                      # hopper, ant, inverted_pendulum
-    python benchmarks/brax_backends.py --envs brax/walker2d --backends spring,generalized
+    python speed/brax_backends.py                      # hopper, ant, inverted_pendulum
+    python speed/brax_backends.py --envs brax/walker2d --backends spring,generalized
 
 The last printed line is one JSON object with every row.
 """

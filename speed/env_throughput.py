@@ -24,10 +24,10 @@ envs with a constant reward, e.g. brax's inverted_pendulum). Each rollout is com
 
 Usage::
 
-    python benchmarks/env_throughput.py              # every brax env + a few gymnax / dmc
-    python benchmarks/env_throughput.py --quick      # a short list, fewer repeats
-    python benchmarks/env_throughput.py --envs brax/hopper,gymnax/Pendulum-v1
-    python benchmarks/env_throughput.py --envs brax/inverted_pendulum --instances 4  # with CIs
+    python speed/env_throughput.py              # every brax env + a few gymnax / dmc
+    python speed/env_throughput.py --quick      # a short list, fewer repeats
+    python speed/env_throughput.py --envs brax/hopper,gymnax/Pendulum-v1
+    python speed/env_throughput.py --envs brax/inverted_pendulum --instances 4  # with CIs
 
 The last printed line is one JSON object: ``{"env_throughput": {env_id: ratio, ...}, ...}``.
 """

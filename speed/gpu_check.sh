@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
 # One prepared GPU check (<= 8 minutes on one H100): install, then write OUT_DIR/gpu_check.json.
 #
-#   bash benchmarks/gpu_check.sh OUT_DIR            # on the GPU host, from the repo root
-#   bash benchmarks/gpu_check.sh OUT_DIR --tiny     # the same code path at CPU-sized shapes
+#   bash speed/gpu_check.sh OUT_DIR            # on the GPU host, from the repo root
+#   bash speed/gpu_check.sh OUT_DIR --tiny     # the same code path at CPU-sized shapes
 #
 # Parts (each under its own `timeout`, so one slow part cannot sink the rest; a part that
 # fails or times out is recorded as null with its log under OUT_DIR/logs/):
-#   1. agent_speed   benchmarks/agent_speed.py at the paper's sizes: 64 envs x 1024 steps,
+#   1. agent_speed   speed/agent_speed.py at the paper's sizes: 64 envs x 1024 steps,
 #                    30 epochs x 8 minibatches, S5 / GRU / LSTM: steps/s and compile s
 #                    (median of 2 updates)
-#   2. env_throughput benchmarks/stack_throughput.py (the full task stack in a VecEnv, wall
+#   2. env_throughput speed/stack_throughput.py (the full task stack in a VecEnv, wall
 #                    clock, one compile per size) for classic and dmc-lu2023 at 4096 and
 #                    16384 envs
 #   3. training      examples/meta_train.py --preset gpu for ~TRAIN_SECONDS (default 120 s
 #                    after compilation): env steps/s from metrics.jsonl (compile excluded)
-#   4. scaling       benchmarks/scaling.py on the devices present
-#   5. memory_scaling benchmarks/memory_scaling.py --max-len T (only if the file exists)
+#   4. scaling       speed/scaling.py on the devices present
+#   5. memory_scaling speed/memory_scaling.py --max-len T (only if the file exists)
 #
 # Sizes come from environment variables (the --tiny flag sets CPU-sized defaults for all):
 #   AGENT_FLAGS  extra flags of agent_speed.py     ENV_SIZES  4096,16384   ENV_STEPS  200
@@ -84,12 +84,12 @@ run_part() {
 
 # ---------------------------------------------------------------------------- 1. agent
 # shellcheck disable=SC2086
-run_part agent_speed 150 $PY benchmarks/agent_speed.py --memories s5,gru,lstm --repeats 2 \
+run_part agent_speed 150 $PY speed/agent_speed.py --memories s5,gru,lstm --repeats 2 \
   $AGENT_FLAGS
 
 # ----------------------------------------------------------------------------- 2. envs
 for bench in classic dmc-lu2023; do
-  run_part "env_${bench}" 75 $PY benchmarks/stack_throughput.py --benchmark "$bench" \
+  run_part "env_${bench}" 75 $PY speed/stack_throughput.py --benchmark "$bench" \
     --num-envs "$ENV_SIZES" --steps "$ENV_STEPS" --repeats 3
 done
 
@@ -142,11 +142,11 @@ grep -h "compiled a chunk" "$OUT_DIR/logs/training.log" | head -1
 
 # -------------------------------------------------------------------------- 4. scaling
 # shellcheck disable=SC2086
-run_part scaling 90 $PY benchmarks/scaling.py $SCALING_FLAGS
+run_part scaling 90 $PY speed/scaling.py $SCALING_FLAGS
 
 # ------------------------------------------------------------------- 5. memory scaling
-if [[ -f benchmarks/memory_scaling.py ]]; then
-  run_part memory_scaling 60 $PY benchmarks/memory_scaling.py --max-len "$MEMORY_MAX_LEN" \
+if [[ -f speed/memory_scaling.py ]]; then
+  run_part memory_scaling 60 $PY speed/memory_scaling.py --max-len "$MEMORY_MAX_LEN" \
     --json "$OUT_DIR/parts/memory_scaling_full.json"
 fi
 

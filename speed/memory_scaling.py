@@ -26,8 +26,8 @@ written to ``--json``.
 
 Usage::
 
-    python benchmarks/memory_scaling.py --max-len 4096 --json scaling.json --plot scaling.png
-    python benchmarks/memory_scaling.py --max-len 1024 --batch 2 --width 64   # a small CPU run
+    python speed/memory_scaling.py --max-len 4096 --json scaling.json --plot scaling.png
+    python speed/memory_scaling.py --max-len 1024 --batch 2 --width 64   # a small CPU run
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ expect ``vs_linear`` far below 1 there: the CPU run checks the code path, a GPU 
 
 Usage::
 
-    python benchmarks/scaling.py                                  # the devices present
-    python benchmarks/scaling.py --cpu-devices 4 --envs-per-device 8 --num-steps 32 \\
+    python speed/scaling.py                                  # the devices present
+    python speed/scaling.py --cpu-devices 4 --envs-per-device 8 --num-steps 32 \\
         --update-epochs 1 --memory gru                            # a quick CPU check
 
 The last printed line is one JSON object ``{"scaling": [{"devices": n, ...}, ...], ...}``.

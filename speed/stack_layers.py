@@ -12,7 +12,7 @@ ratio to the base env.
 Usage::
 
     export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    taskset -c 0 python benchmarks/stack_layers.py --benchmark classic --env gymnax/Pendulum-v1
+    taskset -c 0 python speed/stack_layers.py --benchmark classic --env gymnax/Pendulum-v1
 
 The last printed line is one JSON object.
 """

@@ -5,12 +5,12 @@ For each ``--num-envs`` N: a :class:`~projected_envs.vec.VecEnv` of the benchmar
 included) runs one jitted ``lax.scan`` of ``--steps`` steps with uniform random actions drawn
 inside, from a reset. The rollout is compiled once (compile seconds reported), then timed
 ``--repeats`` times (wall clock, best kept): ``steps_per_s = N * steps / seconds``. The lean
-counterpart of ``benchmarks/vec_env.py``, which also times baselines (more compiles), for the
+counterpart of ``speed/vec_env.py``, which also times baselines (more compiles), for the
 GPU check's short window.
 
 Usage::
 
-    python benchmarks/stack_throughput.py --benchmark classic --num-envs 4096,16384
+    python speed/stack_throughput.py --benchmark classic --num-envs 4096,16384
 
 After each size, one JSON line ``{"benchmark", "device", "results": [...]}`` of the sizes done
 so far (the last line is the whole result, or what finished before a time limit).

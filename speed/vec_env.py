@@ -23,7 +23,7 @@ inside (after a reset that samples the tasks); all are compiled first, then time
 process's CPU time by default, which is robust to other processes on a shared machine;
 ``--clock wall`` measures wall time.
 
-Usage: ``python benchmarks/vec_env.py --benchmark classic --num-envs 256 --steps 200``. The
+Usage: ``python speed/vec_env.py --benchmark classic --num-envs 256 --steps 200``. The
 last printed line is one JSON object.
 """
 

@@ -1,4 +1,4 @@
-"""benchmarks/env_throughput.py: the interval over compiled copies, and a tiny run."""
+"""speed/env_throughput.py: the interval over compiled copies, and a tiny run."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "speed"))
 
 import env_throughput  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""benchmarks/memory_scaling.py: the exponent fit on known power laws, and a tiny end-to-end run."""
+"""speed/memory_scaling.py: the exponent fit on known power laws, and a tiny end-to-end run."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "speed"))
 
 import memory_scaling
 
