@@ -124,8 +124,9 @@ class Benchmark:
         """The definition as JSON-able data (``description`` and ``version`` excluded)."""
         # ``version`` is left out on purpose: the fingerprint hashes the definition (the name
         # and what the splits draw) exactly as it did before benchmarks had versions, so the
-        # shipped v1 definitions kept their published fingerprints (tests/test_benchmarks.py
-        # pins them). A new version is a changed definition, which changes the hash by itself.
+        # shipped v1 definitions kept their published fingerprints (pinned in
+        # tests/test_shipped_benchmarks.py). A new version is a changed definition, which
+        # changes the hash by itself.
         return {
             "scheme": _SCHEME,
             "type": "Benchmark",

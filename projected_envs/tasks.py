@@ -73,7 +73,7 @@ EnvKwargs = tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
 
 # Fields hashed under their old name: ``return_scales`` was ``reward_scales`` when the shipped
 # fingerprints were published, and a rename is not a change of the distribution, so the
-# fingerprint keeps the old key (tests/test_benchmarks.py pins the fingerprints).
+# fingerprint keeps the old key (tests/test_shipped_benchmarks.py pins the fingerprints).
 _CANONICAL_KEYS = {"return_scales": "reward_scales"}
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from gymnax.environments import spaces
 
+import projected_envs as pe
 import projected_envs.registry as registry
 from projected_envs.backends.gymnax import GymnaxEnv
 from projected_envs.core import Environment
@@ -210,3 +211,40 @@ def test_dmc_without_playground_says_how_to_install(monkeypatch):
     monkeypatch.delitem(sys.modules, "projected_envs.backends.dmc", raising=False)
     with pytest.raises(ImportError, match=r'pip install "projected-envs\[dmc\]"'):
         registry.make("dmc/CartpoleSwingup")
+
+
+# ------------------------------------------------------------------ 4. clear errors
+def test_bad_make_inputs_name_the_fix():
+    with pytest.raises(ValueError, match="string 'suite/name'"):
+        pe.make(None)
+    for steps in (0, -5, 10.5):
+        with pytest.raises(ValueError, match="max_steps_in_episode must be a positive int"):
+            pe.make("gymnax/Pendulum-v1", max_steps_in_episode=steps)
+    with pytest.raises(ValueError, match=r"positive int .*got 10\.5"):
+        pe.make("brax/inverted_pendulum", max_steps_in_episode=10.5)
+    with pytest.raises(ValueError, match=r"ctrl_cost_weight.*Valid keywords"):
+        pe.make("brax/hopper", ctrl_cost=0.1)
+    with pytest.raises(ValueError, match="valid: generalized"):
+        pe.make("brax/hopper", backend="mjxx")
+    with pytest.raises(ValueError, match="valid: jax, warp"):
+        pe.make("dmc/CartpoleSwingup", impl="wrap")
+
+
+def test_brax_env_refuses_a_float_time_limit():
+    from projected_envs.backends.brax import BraxEnv
+
+    env, _ = pe.make("brax/inverted_pendulum")
+    with pytest.raises(ValueError, match=r"positive int, got 10\.5"):
+        BraxEnv(env.raw_env, "brax/inverted_pendulum", max_steps_in_episode=10.5)
+
+
+def test_make_works_inside_a_jit_trace():
+    @jax.jit
+    def first_obs(key):
+        env, params = pe.make("gymnax/Pendulum-v1", max_steps_in_episode=7)
+        return env.reset(key, params)[0], params.max_steps_in_episode
+
+    obs, steps = first_obs(jax.random.key(0))
+    env, params = pe.make("gymnax/Pendulum-v1", max_steps_in_episode=7)
+    np.testing.assert_array_equal(obs, env.reset(jax.random.key(0), params)[0])
+    assert int(steps) == 7
