@@ -10,3 +10,13 @@ tests/backends/test_contract.py.
 """
 
 from __future__ import annotations
+
+import chex
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _fresh_trace_counters():
+    """``chex.assert_max_traces`` counts per function footprint (its source and the call stack
+    where it was wrapped), which repeats across parametrized tests: start each test at zero."""
+    chex.clear_trace_counter()

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import warnings
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -126,6 +127,28 @@ def test_evaluate_policy_is_deterministic_and_compiles_once_for_new_params(resul
     np.testing.assert_array_equal(again.returns, result.returns)
     assert not np.allclose(other.returns, result.returns)
     assert not np.allclose(reseeded.returns, result.returns)
+
+
+@struct.dataclass
+class TracedLinear:
+    """A memoryless linear policy whose ``init`` may be traced once: ``init`` runs once per
+    trace of the evaluation loop, so a second trace means the loop recompiled."""
+
+    w: jax.Array  # [O, A]
+
+    @chex.assert_max_traces(n=1)
+    def init(self, batch_size: int) -> tuple:
+        return ()
+
+    def step(self, carry, obs, reset, key):
+        return carry, jnp.tanh(obs @ self.w)
+
+
+def test_evaluation_rollout_traces_once_for_new_params_and_seeds():
+    for seed in range(3):  # new weights and new env noise: the same compiled loop
+        w = jax.random.normal(jax.random.key(seed), (TASKS.obs_size, TASKS.action_size))
+        out = rollout_policy(TracedLinear(w), TASKS, per_env=1, seed=seed)
+        assert out.finished.all()
 
 
 def test_summaries_and_gain_match_the_returns(result):

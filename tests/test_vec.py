@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -279,6 +280,20 @@ def test_bank_from_another_task_set_raises():
     wider = dataclasses.replace(TASK_SET, obs_dim=7)
     with pytest.raises(ValueError, match="do not fit"):
         VecEnv.from_bank(wider, jax.eval_shape(lambda: TASK_SET.eval_tasks(1)))
+
+
+def test_jitted_step_traces_once_across_task_ends():
+    """jit(VecEnv.step) reuses its first trace for the states it returns itself, through task
+    ends and resampled tasks (EPISODE * TRIALS steps end every slot's task)."""
+    venv = VecEnv(TASK_SET, num_envs=NUM_ENVS)
+    step = jax.jit(chex.assert_max_traces(venv.step, n=1))
+    _, state = jax.jit(venv.reset)(jax.random.key(0))
+    actions = jnp.full((NUM_ENVS, 2), 0.5, jnp.float32)
+    ended = np.zeros(NUM_ENVS, bool)
+    for i in range(EPISODE * TRIALS + 1):
+        _, state, _, terminated, _, _ = step(jax.random.key(i), state, actions)
+        ended |= np.asarray(terminated)
+    assert ended.all()
 
 
 def test_vecenv_traces_under_an_outer_vmap_over_seeds():

@@ -7,6 +7,7 @@ import math
 import re
 from typing import Any
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -357,11 +358,13 @@ def test_chunked_updates_equal_make_train():
     config = PPOConfig(**{**TINY, "memory": "none", "num_steps": 3, "total_timesteps": 24})
     assert config.num_updates == 2
     train_state, metrics = jax.jit(make_train(config, task_set))(jax.random.key(7))
-    init, update = make_init(config, task_set), make_update(config, task_set)
+    init = make_init(config, task_set)
+    # The update traces once: the second chunk (the first one's state in) reuses its trace.
+    update = chex.assert_max_traces(make_update(config, task_set), n=1)
     chunk = jax.jit(scan_updates, static_argnums=(0, 2))
     state = jax.jit(init)(jax.random.key(7))
     state, m1 = chunk(update, state, 1)
-    state, m2 = chunk(update, state, 1)  # same shapes: no second compile
+    state, m2 = chunk(update, state, 1)
     for a, b in zip(jax.tree.leaves(train_state.params), jax.tree.leaves(state.train_state.params)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     loss = np.concatenate([m1["loss"], m2["loss"]])
@@ -373,3 +376,14 @@ def test_chunked_updates_equal_make_train():
     np.testing.assert_array_equal(metrics["tasks_ended"], 12)
     assert np.all(metrics["task_return"] <= 0) and np.all(metrics["task_return"] >= -4)
     np.testing.assert_allclose(metrics["trial_returns"][:, 0], metrics["task_return"], rtol=1e-6)
+
+
+def test_ppo_metrics_count_nonfinite_events():
+    from agents.ppo import _task_metrics, _task_stats
+
+    info = {"nonfinite": jnp.array([True, False, True])}
+    done = jnp.array([True, False, True])
+    stats = _task_stats(done, jnp.array([1.0, 2.0, 3.0]), info)
+    assert float(stats["nonfinite"]) == 2.0
+    assert float(_task_metrics(stats)["nonfinite"]) == 2.0
+    assert "nonfinite" not in _task_stats(done, jnp.zeros(3), {})  # envs without the guard

@@ -1,7 +1,9 @@
 """The env contract, checked for every registered env with ONE jit compile per env.
 
 One jitted function resets a batch of envs and scans ``step`` with random actions; it is
-called three times (default task, same key again, a short time limit) and must trace once.
+called three times (default task, same key again, a short time limit) and must trace once
+(``chex.assert_max_traces``). gymnax and probe envs also jit their own ``reset`` and ``step``,
+which must not retrace for another key, another task or their own output state.
 Every check below reads its outputs, so a brax or Playground env costs one compile.
 """
 
@@ -13,6 +15,7 @@ import functools
 import time
 from typing import Any, NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -247,15 +250,12 @@ def test_env_follows_contract(env_id: str) -> None:
     """jit+vmap of reset/step: spaces, finiteness, flags, auto-reset, determinism, one trace."""
     env, params = registry.make(env_id)
     recorder = _TypeRecorder(env)
-    traces = [0]
-
     steps = STEPS_TERMINATING if env_id in TERMINATES else STEPS
 
     def rollout(params, key):
-        traces[0] += 1
         return _rollout(recorder.env, params, key, steps)
 
-    run = jax.jit(rollout)
+    run = jax.jit(chex.assert_max_traces(rollout, n=1))  # 4 calls below, one trace
     start, start_cpu = time.perf_counter(), time.process_time()
     traj = jax.device_get(run(params, jax.random.key(0)))
     wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
@@ -287,7 +287,25 @@ def test_env_follows_contract(env_id: str) -> None:
             assert traj_short.truncated.any(), f"no truncation with a {SHORT_LIMIT}-step limit"
         if params.max_steps_in_episode > steps:
             assert not traj.truncated.any(), "truncated before the default time limit"
-    assert traces == [1], f"the rollout traced {traces[0]} times for 4 calls"
+
+
+@pytest.mark.parametrize(
+    "env_id", [e for e in registry.registered_envs() if e.split("/")[0] in ("gymnax", "probe")]
+)
+def test_jitted_reset_and_step_trace_once(env_id: str) -> None:
+    """jit(reset) and jit(step) trace once: another key, another task, and a state that step
+    returned (not only reset's) all reuse the first trace. Compiles each env's reset and step on
+    their own, so only the cheap (gymnax, probe) envs run it; the contract rollout above checks
+    reset's and step's state types of every env."""
+    env, params = registry.make(env_id)
+    reset = jax.jit(chex.assert_max_traces(env.reset, n=1))
+    step = jax.jit(chex.assert_max_traces(env.step, n=1))
+    task = env.sample_task(jax.random.key(1))
+    _, state = reset(jax.random.key(0), params)
+    _, state = reset(jax.random.key(1), task)
+    action = jnp.full((env.action_size,), 0.5, jnp.float32)
+    for i in range(3):
+        _, state, *_ = step(jax.random.key(10 + i), state, action, task)
 
 
 @pytest.mark.parametrize(
