@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         "script": "scripts/compute_return_scales.py",
     }
     for name in args.names or sorted(SHIPPED_GAMMA):
+        name = benchmark(name).id  # a bare name ("classic") stands for its newest version
         gamma = args.gamma if args.gamma is not None else SHIPPED_GAMMA[name]
         scales, bound_rule = compute(name, gamma, args.num_tasks, args.seed)
         data["benchmarks"][name] = {
