@@ -30,9 +30,8 @@ def test_targets_are_the_env_and_kwargs_pairs_of_every_split(script):
         for env in ts.envs
     }
     assert set(found) == expected  # classic-families adds no new (env, kwargs) pair
-    assert all(
-        p == {"benchmark": "classic", "fingerprint": bench.fingerprint} for p in found.values()
-    )
+    provenance = {"benchmark": "classic-v1", "fingerprint": bench.fingerprint}  # the version
+    assert all(p == provenance for p in found.values())
 
 
 def test_dmc_reference_is_the_trial_length(script):
