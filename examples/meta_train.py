@@ -43,7 +43,7 @@ from typing import Annotated, Any, Literal
 import jax
 import numpy as np
 import tyro
-from configs import PRESETS, TrainConfig
+from configs import PRESETS, TrainConfig, with_resolved_scan
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from run_folder import (
     CHECKPOINT_DIR,
@@ -614,6 +614,7 @@ def extrapolation_report(
 
 def run(args: Args) -> RunResult:
     """The main job: prepare the folder, train (or resume), evaluate, report."""
+    args = dataclasses.replace(args, config=with_resolved_scan(args.config))
     run_dir = prepare_run_dir(args)
     say(f"run folder: {run_dir}")
     state, finished = train_loop(args, run_dir)
