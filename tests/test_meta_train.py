@@ -7,6 +7,7 @@ Every run here uses the ``smoke`` preset in one process, so the jitted programs 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -97,7 +98,9 @@ def test_resume_with_another_config_is_refused_naming_the_fields(full_run):
 
 def test_resume_with_another_scan_schedule_is_refused(full_run):
     argv = ["--resume", str(full_run.run_dir), "--s5-scan", "doubling", "--no-progress"]
-    with pytest.raises(ValueError, match="ppo.s5_scan: run='sequential', now='doubling'"):
+    with pytest.raises(
+        ValueError, match=re.escape("ppo.s5_scan: run='sequential', now='doubling'")
+    ):
         meta_train.main(argv)
 
 

@@ -450,7 +450,7 @@ def test_reset_at_t0_makes_output_independent_of_carried_hidden():
 
 def test_layers_share_one_traced_body_so_program_size_is_flat_in_depth():
     def num_eqns(num_layers):
-        model = ResettableS5Stack(H, N, num_layers)
+        model = ResettableS5Stack(H, N, num_layers, unroll_layers=False)
         h0 = model.initialize_carry(B)
         args = (h0, jnp.zeros((T, B, H)), jnp.zeros((T, B), bool))
         params = jax.eval_shape(model.init, jax.random.key(0), *args)
@@ -458,6 +458,27 @@ def test_layers_share_one_traced_body_so_program_size_is_flat_in_depth():
         return len(jaxpr.jaxpr.eqns)
 
     assert num_eqns(1) == num_eqns(8)
+
+
+def test_unrolled_layers_give_the_rolled_loops_outputs_and_gradients():
+    x, _ = _inputs(seed=16)
+    r = jnp.asarray(_resets("mixed"))
+    rolled = ResettableS5Stack(H, N, 3, unroll_layers=False)
+    unrolled = ResettableS5Stack(H, N, 3, unroll_layers=True)
+    h0 = _hidden_for(rolled, seed=17)
+    params = rolled.init(jax.random.key(18), h0, x, r)
+    assert jax.tree.map(jnp.shape, unrolled.init(jax.random.key(18), h0, x, r)) == jax.tree.map(
+        jnp.shape, params
+    )
+
+    def grads(model):
+        loss = lambda p: jnp.sum(model.apply(p, h0, x, r)[1] ** 2)
+        return jax.jit(jax.value_and_grad(loss))(params)
+
+    (v_rolled, g_rolled), (v_unrolled, g_unrolled) = grads(rolled), grads(unrolled)
+    np.testing.assert_allclose(v_unrolled, v_rolled, rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(g_unrolled), jax.tree.leaves(g_rolled)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_dropout_is_off_by_default_and_on_with_an_rng():
