@@ -79,6 +79,9 @@ class PPOConfig:
     memory: str = "s5"  # "s5", "gru", "lstm", "transformer" or "none" (a per-step MLP)
     s5_state_size: int = 256  # S5 state size N per layer (S5 only)
     s5_num_layers: int = 4  # S5 layers (S5 only)
+    # S5's scan schedule (S5 only): "auto" (sequential on a CPU, parallel on accelerators; the
+    # main job records the resolved one), "sequential", "doubling" or "associative"
+    s5_scan: str = "auto"
     memory_kwargs: tuple[tuple[str, Any], ...] = ()  # extra memory args, e.g. (("norm", "none"),)
     encoder_sizes: tuple[int, ...] = (128, 256)  # encoder MLP widths; the last is d_model
     head_sizes: tuple[int, ...] = (128, 128)  # hidden widths of the policy and value heads
@@ -166,7 +169,7 @@ def make_network(config: PPOConfig, action_size: int, obs_size: int | None = Non
     kwargs = config.memory_kwargs
     if config.memory == "s5":
         kwargs = (("state_size", config.s5_state_size), ("num_layers", config.s5_num_layers))
-        kwargs += tuple(config.memory_kwargs)
+        kwargs += (("scan", config.s5_scan), *config.memory_kwargs)
     return ActorCritic(
         action_dim=action_size,
         memory=config.memory,

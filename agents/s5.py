@@ -15,9 +15,12 @@ which stays associative over elements (a, b, r) with the combine ("left" earlier
                                        = (a_r a_l, a_r b_l + b_r, r_l)       otherwise.
 
 So a rollout holding many episodes is still one parallel scan, and nothing before a reset reaches
-an output after it (the gradient through the discarded branch is exactly zero). The scan runs by
-recursive doubling (default: a program whose size does not grow with T, with a custom VJP) or by
-`jax.lax.associative_scan` (`scan="associative"`); see `resettable_linear_scan`.
+an output after it (the gradient through the discarded branch is exactly zero). Three schedules
+compute the same states (`resettable_linear_scan`): a sequential `lax.scan` over time
+(`scan="sequential"`: O(T) work in T small steps, the fastest on a CPU), recursive doubling
+(`"doubling"`: log2 T rounds of one loop body, a constant-size program with a custom VJP) and
+`jax.lax.associative_scan` (`"associative"`). The default `scan="auto"` picks one by the backend
+the program runs on (`resolve_scan`): sequential on a CPU, a parallel scan on accelerators.
 
 Conventions (shared by every memory in `agents.memory`):
 
@@ -41,7 +44,12 @@ ACTIVATIONS = ("full_glu", "half_glu1", "half_glu2", "gelu")
 NORMS = ("pre", "post", "none")
 DISCRETIZATIONS = ("zoh", "bilinear")
 C_INITS = ("lecun_normal", "trunc_standard_normal", "complex_normal")
-SCANS = ("doubling", "associative")
+SCANS = ("sequential", "doubling", "associative")
+SCAN_MODES = ("auto", *SCANS)  # what a config may name; "auto" is resolved by `resolve_scan`
+# The schedule "auto" runs on each backend. CPU: the sequential scan's forward + backward took
+# 0.98 ms against 4.58 (doubling) and 4.45 (associative) at [T 256, B 16, P 32] on a 2-core CPU
+# (docs/benchmarks.md has the agent-level ratios). GPU/TPU: see docs/benchmarks.md.
+AUTO_SCAN = {"cpu": "sequential", "gpu": "associative", "tpu": "associative"}
 
 # Standard deviation of a standard normal truncated to [-2, 2]; dividing by it restores unit std.
 _TRUNC_STD = 0.87962566103423978
@@ -216,28 +224,69 @@ def _linear_recurrence_bwd(
 linear_recurrence.defvjp(_linear_recurrence_fwd, _linear_recurrence_bwd)
 
 
-def resettable_linear_scan(
-    lam_bar: jax.Array, bu: jax.Array, resets: jax.Array, h0: jax.Array, scan: str = "doubling"
-) -> jax.Array:
-    """All states of x_t = (1 - r_t)·Λ̄ x_{t-1} + bu_t with x_{-1} = h0, by a parallel scan.
+def resolve_scan(scan: str, backend: str | None = None) -> str:
+    """The schedule a scan mode runs: `scan` itself, or for "auto" the one chosen for `backend`.
 
-    scan="associative": `jax.lax.associative_scan` over elements (Λ̄, bu_t, r_t) with
-    `reset_combine` (O(T) work; program size grows with log T; autodiff through the scan).
-    scan="doubling" (default): the same operator with the reset folded into a_t = (1 - r_t)·Λ̄
-    (an element with a = 0 ignores its past, exactly "take the right element alone"), run by
-    `linear_recurrence` (O(T log T) work in log2 T rounds of one loop body; constant program
-    size; custom VJP). Both give exactly zero gradient across a reset.
+    Args:
+        scan: one of `SCAN_MODES`.
+        backend: "cpu", "gpu", "tpu", ...; None: `jax.default_backend()`, the backend a jitted
+            program runs on when no device is named.
+
+    Returns:
+        one of `SCANS` ("auto" on a backend without a measured choice gets "associative").
+    """
+    _check_choice("resolve_scan", "scan", scan, SCAN_MODES)
+    if scan != "auto":
+        return scan
+    return AUTO_SCAN.get(backend or jax.default_backend(), "associative")
+
+
+def _sequential_scan(
+    lam_bar: jax.Array, bu: jax.Array, resets: jax.Array, h0: jax.Array
+) -> jax.Array:
+    """x_t = bu_t if r_t else Λ̄ x_{t-1} + bu_t, one step at a time (`lax.scan` over T)."""
+
+    def step(x: jax.Array, inputs: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        bu_t, r_t = inputs  # [B, P], [B, 1]
+        x = jnp.where(r_t, bu_t, lam_bar * x + bu_t)
+        return x, x
+
+    return jax.lax.scan(step, h0, (bu, resets[..., None]))[1]
+
+
+def resettable_linear_scan(
+    lam_bar: jax.Array, bu: jax.Array, resets: jax.Array, h0: jax.Array, scan: str = "auto"
+) -> jax.Array:
+    """All states of x_t = (1 - r_t)·Λ̄ x_{t-1} + bu_t with x_{-1} = h0.
+
+    Three schedules of the same recurrence (equal up to float rounding):
+
+    - "sequential": `jax.lax.scan` over time (O(T) work in T dependent steps; autodiff through
+      the scan). Fastest on a CPU, where T small steps cost less than the parallel scans' extra
+      work and memory traffic.
+    - "associative": `jax.lax.associative_scan` over elements (Λ̄, bu_t, r_t) with
+      `reset_combine` (O(T) work in O(log T) depth; program size grows with log T).
+    - "doubling": the same operator with the reset folded into a_t = (1 - r_t)·Λ̄ (an element
+      with a = 0 ignores its past, exactly "take the right element alone"), run by
+      `linear_recurrence` (O(T log T) work in log2 T rounds of one loop body; constant program
+      size; custom VJP).
+    - "auto" (default): the schedule `resolve_scan` picks for the default backend.
+
+    Every schedule gives exactly zero gradient across a reset.
 
     Args:
         lam_bar: Λ̄ [P] complex.
         bu: B̄u_t [T, B, P] complex.
         resets: r_t [T, B] bool.
         h0: the state before the first step [B, P] complex.
-        scan: "doubling" or "associative".
+        scan: one of `SCAN_MODES`.
 
     Returns:
         x [T, B, P] complex.
     """
+    scan = resolve_scan(scan)
+    if scan == "sequential":
+        return _sequential_scan(lam_bar, bu, resets, h0)
     r = resets[..., None]  # [T, B, 1]
     if scan == "doubling":
         a = jnp.where(r, jnp.zeros_like(lam_bar), lam_bar)  # [T, B, P]
@@ -248,7 +297,7 @@ def resettable_linear_scan(
         a = jnp.broadcast_to(lam_bar, bu.shape)
         _, xs, _ = jax.lax.associative_scan(reset_combine, (a, bu, r), axis=0)
         return xs
-    raise ValueError(f"scan must be one of {SCANS}, got {scan!r}")
+    raise AssertionError(f"unreachable: resolve_scan returned {scan!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,7 +348,8 @@ class S5SSM(nn.Module):
         conj_sym: keep one mode per conjugate pair and output 2·Re(C̃x).
         clip_eigs: clip Re Λ to <= -1e-4 so the system stays stable while training.
         step_rescale: multiplies every Δ (e.g. to run at another time resolution).
-        scan: "doubling" or "associative", the parallel-scan schedule (`resettable_linear_scan`).
+        scan: "auto" (default: by backend, `resolve_scan`), "sequential", "doubling" or
+            "associative": the schedule of the recurrence (`resettable_linear_scan`).
     """
 
     d_model: int = 256
@@ -312,7 +362,7 @@ class S5SSM(nn.Module):
     conj_sym: bool = True
     clip_eigs: bool = False
     step_rescale: float = 1.0
-    scan: str = "doubling"
+    scan: str = "auto"
 
     def __post_init__(self) -> None:
         check_s5_config(
@@ -421,7 +471,7 @@ def check_s5_config(owner: str, **cfg: object) -> None:
         )
     _check_choice(owner, "discretization", cfg["discretization"], DISCRETIZATIONS)
     _check_choice(owner, "c_init", cfg["c_init"], C_INITS)
-    _check_choice(owner, "scan", cfg["scan"], SCANS)
+    _check_choice(owner, "scan", cfg["scan"], SCAN_MODES)
     for key, choices in (("activation", ACTIVATIONS), ("norm", NORMS)):
         if key in cfg:
             _check_choice(owner, key, cfg[key], choices)
@@ -458,7 +508,7 @@ class S5Layer(nn.Module):
     conj_sym: bool = True
     clip_eigs: bool = False
     step_rescale: float = 1.0
-    scan: str = "doubling"
+    scan: str = "auto"
     dropout: float = 0.0
     deterministic: bool = True
 
@@ -531,10 +581,16 @@ class ResettableS5Stack(nn.Module):
         conj_sym: conjugate-symmetric modes (default True).
         clip_eigs: keep Re Λ <= -1e-4 during training (default False).
         step_rescale: multiplies all steps Δ (default 1.0).
-        scan: "doubling" (default; constant-size program, custom VJP) or "associative"
-            (`jax.lax.associative_scan` with `reset_combine`); see `resettable_linear_scan`.
+        scan: "auto" (default: sequential on a CPU, a parallel scan on accelerators; see
+            `resolve_scan`), "sequential" (`lax.scan`), "doubling" (constant-size program,
+            custom VJP) or "associative" (`jax.lax.associative_scan` with `reset_combine`); see
+            `resettable_linear_scan`. Outputs are equal up to float rounding.
         dropout: dropout rate after activations (default 0.0).
         deterministic: disable dropout (default True); False needs a "dropout" rng.
+        unroll_layers: unroll the loop over layers into straight-line code (same traced body,
+            same results): True, False, or None (default) for True on a CPU, where it cut a
+            PPO update of the cpu preset by ~28 % (CPU seconds; docs/speed.md), and False
+            elsewhere, where the rolled loop keeps compile time flat in depth.
     """
 
     d_model: int = 256
@@ -550,9 +606,10 @@ class ResettableS5Stack(nn.Module):
     conj_sym: bool = True
     clip_eigs: bool = False
     step_rescale: float = 1.0
-    scan: str = "doubling"
+    scan: str = "auto"
     dropout: float = 0.0
     deterministic: bool = True
+    unroll_layers: bool | None = None
 
     def __post_init__(self) -> None:
         check_s5_config(
@@ -577,6 +634,11 @@ class ResettableS5Stack(nn.Module):
     def num_modes(self) -> int:
         """P, complex modes per layer: the last axis of the hidden state."""
         return self.state_size // 2 if self.conj_sym else self.state_size
+
+    def _unrolls_layers(self) -> bool:
+        if self.unroll_layers is None:
+            return jax.default_backend() == "cpu"
+        return self.unroll_layers
 
     @nn.nowrap
     def initialize_carry(self, batch_size: int) -> jax.Array:
@@ -613,6 +675,7 @@ class ResettableS5Stack(nn.Module):
             in_axes=(1, nn.broadcast),
             out_axes=1,
             length=self.num_layers,
+            unroll=self.num_layers if self._unrolls_layers() else 1,
         )
         y, hidden = layers(
             d_model=self.d_model,

@@ -23,24 +23,39 @@ The last printed line is one JSON object with, besides the per-memory numbers,
   same with CPU seconds);
 * ``s5_vs_gru_throughput``: S5 env steps/s / GRU env steps/s (> 1: S5 is faster).
 
+A memory may name S5's scan schedule, ``s5:sequential``, ``s5:doubling``, ``s5:associative``
+(plain ``s5`` runs ``scan="auto"``, the schedule chosen for the backend). The timed updates of
+all memories are interleaved (repeat 1 of every memory, then repeat 2, ...), so a change of the
+machine's load hits them alike; ``s5_vs_gru_throughput_per_repeat`` lists the ratio of each
+repeat and ``s5_vs_gru_throughput_min`` is its lower bound over the repeats.
+
+``--preset cpu`` takes the PPO shapes, the agent and the benchmark (its ``train`` split) from
+the main job's preset instead of the paper's sizes (the flags for sizes then are ignored).
+
 Usage::
 
     python speed/agent_speed.py                       # paper sizes (use a GPU)
     python speed/agent_speed.py --num-envs 16 --num-steps 128 --update-epochs 2
+    python speed/agent_speed.py --preset cpu --memories s5,gru,s5:doubling --repeats 5
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
 import time
+from collections.abc import Callable
+from typing import Any
 
 import jax
 from host import describe
 
 from agents.ppo import PPOConfig, make_init, make_update
+from agents.s5 import resolve_scan
+from projected_envs.benchmark_registry import benchmark
 from projected_envs.tasks import TaskSet
 
 
@@ -56,44 +71,24 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--env", default="gymnax/Pendulum-v1", help="registered env id")
     p.add_argument("--obs-dim", type=int, default=12, help="projected observation size O")
     p.add_argument("--action-dim", type=int, default=2, help="projected action size A")
+    p.add_argument("--preset", default=None, help="take sizes, agent and env from this preset")
     return p.parse_args()
 
 
-def time_memory(memory: str, args: argparse.Namespace, task_set: TaskSet) -> dict[str, float]:
-    """Compile seconds, median update seconds and env steps/s of one memory's PPO update."""
+def base_config(args: argparse.Namespace) -> tuple[PPOConfig, TaskSet]:
+    """The PPO config every memory shares, and the task set it trains on."""
+    if args.preset is not None:
+        from agents.experiment.configs import PRESETS  # the main job's presets
+
+        train = PRESETS[args.preset]
+        return train.ppo, benchmark(train.benchmark).train
     config = PPOConfig(
-        memory=memory,
         num_envs=args.num_envs,
         num_steps=args.num_steps,
         total_timesteps=args.num_envs * args.num_steps,
         update_epochs=args.update_epochs,
         num_minibatches=args.num_minibatches,
     )
-    state = jax.jit(make_init(config, task_set))(jax.random.key(0))
-    jax.block_until_ready(state)
-    wall, cpu = time.perf_counter(), time.process_time()
-    update = jax.jit(make_update(config, task_set)).lower(state).compile()
-    compile_s, compile_cpu_s = time.perf_counter() - wall, time.process_time() - cpu
-    times, cpu_times = [], []
-    for _ in range(args.repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        state, metrics = update(state)
-        jax.block_until_ready((state, metrics))
-        times.append(time.perf_counter() - wall)
-        cpu_times.append(time.process_time() - cpu)
-    update_s = statistics.median(times)
-    return {
-        "compile_s": compile_s,
-        "compile_cpu_s": compile_cpu_s,
-        "update_s": update_s,
-        "update_cpu_s": statistics.median(cpu_times),
-        "steps_per_s": config.steps_per_update / update_s,
-    }
-
-
-def main() -> None:
-    args = parse_args()
-    memories = [m.strip() for m in args.memories.split(",") if m.strip()]
     task_set = TaskSet(
         envs=(args.env,),
         obs_dim=args.obs_dim,
@@ -101,37 +96,93 @@ def main() -> None:
         normalize=False,
         name="agent_speed",
     )
-    results = {}
+    return config, task_set
+
+
+def compile_memory(
+    spec: str, base: PPOConfig, task_set: TaskSet
+) -> tuple[Callable, Any, dict[str, float]]:
+    """One memory's compiled update, its initial state and its compile times.
+
+    ``spec`` is a memory kind, or ``s5:<scan>`` for S5 with a named scan schedule.
+    """
+    memory, _, scan = spec.partition(":")
+    config = dataclasses.replace(base, memory=memory, s5_scan=scan or base.s5_scan)
+    state = jax.jit(make_init(config, task_set))(jax.random.key(0))
+    jax.block_until_ready(state)
+    wall, cpu = time.perf_counter(), time.process_time()
+    update = jax.jit(make_update(config, task_set)).lower(state).compile()
+    times = {"compile_s": time.perf_counter() - wall, "compile_cpu_s": time.process_time() - cpu}
+    return update, state, times
+
+
+def time_update(update: Callable, state: Any) -> tuple[Any, float, float]:
+    """Run one update; (new state, wall seconds, CPU seconds of the process)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    state, metrics = update(state)
+    jax.block_until_ready((state, metrics))
+    return state, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main() -> None:
+    args = parse_args()
+    specs = [m.strip() for m in args.memories.split(",") if m.strip()]
+    base, task_set = base_config(args)
     print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f}", flush=True)
     print(
-        f"{args.num_envs} envs x {args.num_steps} steps, {args.update_epochs} epochs x "
-        f"{args.num_minibatches} minibatches, env {args.env}"
+        f"{base.num_envs} envs x {base.num_steps} steps, {base.update_epochs} epochs x "
+        f"{base.num_minibatches} minibatches, {task_set.name}"
+        + (f" (preset {args.preset})" if args.preset else "")
     )
+    compiled = {spec: compile_memory(spec, base, task_set) for spec in specs}
+    states = {spec: c[1] for spec, c in compiled.items()}
+    walls: dict[str, list[float]] = {spec: [] for spec in specs}
+    cpus: dict[str, list[float]] = {spec: [] for spec in specs}
+    for spec in specs:  # one untimed update each: the first call may still allocate
+        states[spec] = time_update(compiled[spec][0], states[spec])[0]
+    for _ in range(args.repeats):  # interleaved: repeat r of every memory, then r + 1
+        for spec in specs:
+            states[spec], wall, cpu = time_update(compiled[spec][0], states[spec])
+            walls[spec].append(wall)
+            cpus[spec].append(cpu)
+    results = {}
     header = ("compile s", "compile CPU s", "update s", "update CPU s", "env steps/s")
-    print(f"{'memory':8s}" + "".join(f" {h:>13s}" for h in header))
-    for memory in memories:
-        r = time_memory(memory, args, task_set)
-        results[memory] = r
+    print(f"{'memory':16s}" + "".join(f" {h:>13s}" for h in header))
+    for spec in specs:
+        update_s = statistics.median(walls[spec])
+        r = {
+            **compiled[spec][2],
+            "update_s": update_s,
+            "update_cpu_s": statistics.median(cpus[spec]),
+            "steps_per_s": base.steps_per_update / update_s,
+        }
+        results[spec] = r
         row = (r["compile_s"], r["compile_cpu_s"], r["update_s"], r["update_cpu_s"])
         cells = "".join(f" {v:13.2f}" for v in row) + f" {r['steps_per_s']:13.0f}"
-        print(f"{memory:8s}{cells}", flush=True)
+        print(f"{spec:16s}{cells}", flush=True)
     summary: dict[str, object] = {
         "machine": describe(),
         "load_average": os.getloadavg()[0],
-        "num_envs": args.num_envs,
-        "num_steps": args.num_steps,
-        "update_epochs": args.update_epochs,
-        "num_minibatches": args.num_minibatches,
-        "env": args.env,
+        "preset": args.preset,
+        "num_envs": base.num_envs,
+        "num_steps": base.num_steps,
+        "update_epochs": base.update_epochs,
+        "num_minibatches": base.num_minibatches,
+        "env": task_set.name,
+        "repeats": args.repeats,
         **{f"{m}_{k}": round(v, 4) for m, r in results.items() for k, v in r.items()},
     }
     if "s5" in results and "gru" in results:
         s5, gru = results["s5"], results["gru"]
+        per_repeat = [g / s for s, g in zip(walls["s5"], walls["gru"])]
+        summary["s5_scan"] = resolve_scan(base.s5_scan)
         summary["s5_vs_gru_compile"] = round(s5["compile_cpu_s"] / gru["compile_cpu_s"], 3)
         summary["s5_vs_gru_compile_wall"] = round(s5["compile_s"] / gru["compile_s"], 3)
         summary["s5_vs_gru_update_time"] = round(s5["update_s"] / gru["update_s"], 3)
         summary["s5_vs_gru_update_cpu"] = round(s5["update_cpu_s"] / gru["update_cpu_s"], 3)
         summary["s5_vs_gru_throughput"] = round(s5["steps_per_s"] / gru["steps_per_s"], 3)
+        summary["s5_vs_gru_throughput_per_repeat"] = [round(x, 3) for x in per_repeat]
+        summary["s5_vs_gru_throughput_min"] = round(min(per_repeat), 3)
     print(json.dumps(summary))
 
 

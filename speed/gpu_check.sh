@@ -7,20 +7,24 @@
 # Parts (each under its own `timeout`, so one slow part cannot sink the rest; a part that
 # fails or times out is recorded as null with its log under OUT_DIR/logs/):
 #   1. agent_speed   speed/agent_speed.py at the paper's sizes: 64 envs x 1024 steps,
-#                    30 epochs x 8 minibatches, S5 / GRU / LSTM: steps/s and compile s
-#                    (median of 2 updates)
+#                    30 epochs x 8 minibatches, S5 (scan="auto" and each named schedule) / GRU /
+#                    LSTM: steps/s and compile s (median of 2 interleaved updates)
 #   2. env_throughput speed/stack_throughput.py (the full task stack in a VecEnv, wall
 #                    clock, one compile per size) for classic and dmc-lu2023 at 4096 and
 #                    16384 envs
 #   3. training      examples/meta_train.py --preset gpu for ~TRAIN_SECONDS (default 120 s
 #                    after compilation): env steps/s from metrics.jsonl (compile excluded)
 #   4. scaling       speed/scaling.py on the devices present
-#   5. memory_scaling speed/memory_scaling.py --max-len T (only if the file exists)
+#   5. memory_scaling speed/memory_scaling.py --max-len T, S5's three scan schedules
+#                    against GRU and LSTM (MEMORY_FLAGS: other flags)
 #
 # Sizes come from environment variables (the --tiny flag sets CPU-sized defaults for all):
 #   AGENT_FLAGS  extra flags of agent_speed.py     ENV_SIZES  4096,16384   ENV_STEPS  200
+#   AGENT_MEMORIES  s5,gru,lstm,s5:sequential,s5:doubling,s5:associative
+#   ENV_BENCHMARKS  "classic dmc-lu2023"           PARTS  which parts run, of
+#            "agent_speed memory_scaling env training scaling" (default all, in that order)
 #   TRAIN_SECONDS  120     TRAIN_FLAGS  extra flags of meta_train.py (after --preset gpu)
-#   SCALING_FLAGS  flags of scaling.py            MEMORY_MAX_LEN  4096
+#   SCALING_FLAGS  flags of scaling.py            MEMORY_MAX_LEN  4096   MEMORY_FLAGS
 #   INSTALL  1: install with the README's command first (pip install -e ".[dmc]"; on an NVIDIA
 #            host without a GPU jax, first pip install "jax[cuda12]"), 0: use the environment
 #   PYTHON  the interpreter (default python3)
@@ -48,11 +52,15 @@ if [[ $TINY == 1 ]]; then
   : "${INSTALL:=0}" "${LIMIT_SCALE:=4}"
 fi
 : "${AGENT_FLAGS:=}" "${ENV_SIZES:=4096,16384}" "${ENV_STEPS:=200}" "${TRAIN_SECONDS:=120}"
+: "${AGENT_MEMORIES:=s5,gru,lstm,s5:sequential,s5:doubling,s5:associative}"
+: "${ENV_BENCHMARKS:=classic dmc-lu2023}" "${MEMORY_FLAGS:=}"
+: "${PARTS:=agent_speed memory_scaling env training scaling}"
 : "${TRAIN_FLAGS:=}" "${SCALING_FLAGS:=}" "${MEMORY_MAX_LEN:=4096}" "${INSTALL:=1}"
 : "${LIMIT_SCALE:=1}" "${DEADLINE:=$((460 * LIMIT_SCALE))}"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 log() { echo "[gpu_check $(($(date +%s) - START)) s] $*"; }
+wants() { [[ " $PARTS " == *" $1 "* ]]; }
 
 # ------------------------------------------------------------------------------ install
 if [[ $INSTALL == 1 ]]; then
@@ -84,19 +92,30 @@ run_part() {
 
 # ---------------------------------------------------------------------------- 1. agent
 # shellcheck disable=SC2086
-run_part agent_speed 150 $PY speed/agent_speed.py --memories s5,gru,lstm --repeats 2 \
-  $AGENT_FLAGS
+wants agent_speed && run_part agent_speed 150 $PY speed/agent_speed.py \
+  --memories "$AGENT_MEMORIES" --repeats 2 $AGENT_FLAGS
+
+# ------------------------------------------------------------------- 5. memory scaling
+# (before the envs: it decides which scan schedule scan="auto" runs on this backend)
+# shellcheck disable=SC2086
+wants memory_scaling && run_part memory_scaling 60 $PY speed/memory_scaling.py \
+  --max-len "$MEMORY_MAX_LEN" --memories s5_sequential,s5_doubling,s5_associative,gru,lstm \
+  --json "$OUT_DIR/parts/memory_scaling_full.json" $MEMORY_FLAGS
 
 # ----------------------------------------------------------------------------- 2. envs
-for bench in classic dmc-lu2023; do
+for bench in $ENV_BENCHMARKS; do
+  wants env || break
   run_part "env_${bench}" 75 $PY speed/stack_throughput.py --benchmark "$bench" \
     --num-envs "$ENV_SIZES" --steps "$ENV_STEPS" --repeats 3
 done
 
 # ------------------------------------------------------------------------- 3. training
+if wants training; then
 # Train until TRAIN_SECONDS after the first chunk compiled, then stop; steps/s from the rows.
-# (cut so that the parts after it keep about 150 s before the deadline)
-left=$((DEADLINE - ($(date +%s) - START) - 150 * LIMIT_SCALE - 60 * LIMIT_SCALE))
+# (cut so that scaling, if it runs after it, keeps its 90 s, and the training its final 60 s)
+reserve=60
+wants scaling && reserve=150
+left=$((DEADLINE - ($(date +%s) - START) - reserve * LIMIT_SCALE))
 ((TRAIN_SECONDS > left)) && TRAIN_SECONDS=$((left > 20 ? left : 20))
 log "training: gpu preset for ~${TRAIN_SECONDS} s"
 rm -rf "$OUT_DIR/train_run"
@@ -139,16 +158,11 @@ print(json.dumps({
 }))
 EOF
 grep -h "compiled a chunk" "$OUT_DIR/logs/training.log" | head -1
+fi
 
 # -------------------------------------------------------------------------- 4. scaling
 # shellcheck disable=SC2086
-run_part scaling 90 $PY speed/scaling.py $SCALING_FLAGS
-
-# ------------------------------------------------------------------- 5. memory scaling
-if [[ -f speed/memory_scaling.py ]]; then
-  run_part memory_scaling 60 $PY speed/memory_scaling.py --max-len "$MEMORY_MAX_LEN" \
-    --json "$OUT_DIR/parts/memory_scaling_full.json"
-fi
+wants scaling && run_part scaling 90 $PY speed/scaling.py $SCALING_FLAGS
 
 # ----------------------------------------------------------------------------- merge
 $PY - "$OUT_DIR" "$START" <<'EOF'

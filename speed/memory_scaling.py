@@ -12,7 +12,8 @@ Each time is the best of ``--repeats`` runs of a compiled program (a shared mach
 ever adds time), in wall seconds, or with ``--clock cpu`` in CPU seconds of the process (all
 threads), which other jobs on a shared CPU disturb less; use wall time on an accelerator.
 
-Memories: ``s5`` (``--layers`` layers, state size H), ``gru`` and ``lstm``
+Memories: ``s5`` (``--layers`` layers, state size H, the scan schedule chosen for the backend;
+``s5_sequential``, ``s5_doubling``, ``s5_associative`` name one), ``gru`` and ``lstm``
 (one layer each, as shipped), ``transformer`` (``--layers`` blocks, ``--heads`` heads,
 window ``--window``) and ``transformer_full`` (the same with a window as long as the sequence:
 full causal attention, O(T^2); only up to ``--full-max-len``).
@@ -47,6 +48,7 @@ from host import describe
 from agents.memory import make_memory
 
 MEMORIES = ("s5", "gru", "lstm", "transformer", "transformer_full")
+S5_SCHEDULES = ("s5_sequential", "s5_doubling", "s5_associative")  # S5 with a named scan
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -68,9 +70,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not 0 < args.min_len <= args.max_len:
         p.error(f"need 0 < --min-len <= --max-len, got {args.min_len}, {args.max_len}")
-    unknown = set(args.memories.split(",")) - set(MEMORIES)
+    unknown = set(args.memories.split(",")) - set(MEMORIES + S5_SCHEDULES)
     if unknown:
-        p.error(f"unknown memories {sorted(unknown)}; choose from {MEMORIES}")
+        p.error(f"unknown memories {sorted(unknown)}; choose from {MEMORIES + S5_SCHEDULES}")
     return args
 
 
@@ -84,8 +86,11 @@ def lengths(min_len: int, max_len: int) -> list[int]:
 
 def build_memory(name: str, args: argparse.Namespace, seq_len: int) -> Any:
     """The memory module ``name`` at width ``args.width``; ``transformer_full`` sees all T."""
-    if name == "s5":
-        return make_memory("s5", d_model=args.width, state_size=args.width, num_layers=args.layers)
+    if name == "s5" or name in S5_SCHEDULES:
+        scan = name.partition("_")[2] or "auto"
+        return make_memory(
+            "s5", d_model=args.width, state_size=args.width, num_layers=args.layers, scan=scan
+        )
     if name in ("gru", "lstm"):
         return make_memory(name, hidden_size=args.width)
     window = seq_len if name == "transformer_full" else args.window

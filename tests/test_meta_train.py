@@ -7,6 +7,7 @@ Every run here uses the ``smoke`` preset in one process, so the jitted programs 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -37,6 +38,8 @@ def test_smoke_preset_writes_every_artifact(full_run):
     assert full_run.finished and int(full_run.runner_state.update) == config.num_updates
     record = json.loads((run_dir / "config.json").read_text())
     assert record["preset"] == "smoke" and record["config"]["benchmark"] == "classic"
+    # the preset's scan="auto" is recorded as the schedule it ran on this backend
+    assert config.ppo.s5_scan == "auto" and record["config"]["ppo"]["s5_scan"] == "sequential"
 
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     # The untrained agent's evaluation, then one row per chunk of 2 updates.
@@ -86,6 +89,14 @@ def test_resume_with_another_config_is_refused_naming_the_fields(full_run):
     assert "ppo.learning_rate: run=0.001, now=0.5" in message
     assert "seed: run=0, now=3" in message
     assert "memory" not in message
+
+
+def test_resume_with_another_scan_schedule_is_refused(full_run):
+    argv = ["--resume", str(full_run.run_dir), "--s5-scan", "doubling", "--no-progress"]
+    with pytest.raises(
+        ValueError, match=re.escape("ppo.s5_scan: run='sequential', now='doubling'")
+    ):
+        meta_train.main(argv)
 
 
 def test_new_run_into_an_existing_run_folder_is_refused(full_run):

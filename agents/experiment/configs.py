@@ -25,8 +25,9 @@ import json
 from typing import Any
 
 from agents.ppo import PPOConfig
+from agents.s5 import resolve_scan
 
-__all__ = ["PRESETS", "TrainConfig", "config_from_dict", "config_to_dict"]
+__all__ = ["PRESETS", "TrainConfig", "config_from_dict", "config_to_dict", "with_resolved_scan"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +107,18 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     if "memory_kwargs" in ppo:
         ppo["memory_kwargs"] = tuple(tuple(pair) for pair in ppo["memory_kwargs"])
     return TrainConfig(**data, ppo=PPOConfig(**ppo))
+
+
+def with_resolved_scan(config: TrainConfig, backend: str | None = None) -> TrainConfig:
+    """``config`` with ``ppo.s5_scan="auto"`` replaced by the schedule it runs on ``backend``.
+
+    A run records the resolved schedule in its folder, so resuming it on another backend keeps
+    the numerics it started with (or is refused, naming the field, when asked to change them).
+    """
+    if config.ppo.s5_scan != "auto":
+        return config
+    ppo = dataclasses.replace(config.ppo, s5_scan=resolve_scan("auto", backend))
+    return dataclasses.replace(config, ppo=ppo)
 
 
 # ----------------------------------------------------------------------------------- presets

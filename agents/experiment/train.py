@@ -49,7 +49,7 @@ from tqdm.auto import tqdm
 from agents.checkpoint import CheckpointStore
 from agents.evaluation import EvalResult, combine_seeds, evaluate, format_table
 from agents.experiment import multihost
-from agents.experiment.configs import PRESETS, TrainConfig
+from agents.experiment.configs import PRESETS, TrainConfig, with_resolved_scan
 from agents.experiment.run_folder import (
     CHECKPOINT_DIR,
     METRICS_FILE,
@@ -616,6 +616,7 @@ def extrapolation_report(
 
 def run(args: Args) -> RunResult:
     """The main job: prepare the folder, train (or resume), evaluate, report."""
+    args = dataclasses.replace(args, config=with_resolved_scan(args.config))
     run_dir = prepare_run_dir(args)
     say(f"run folder: {run_dir}")
     state, finished = train_loop(args, run_dir)
