@@ -129,6 +129,12 @@ class ProjectObservationParams:
     # or truncate, no matmul)
     obs_matrix: jax.Array | None
 
+    # gymnax's EnvParams field, read by rejax, gymnax's RolloutWrapper and evosax (issue 29)
+    @property
+    def max_steps_in_episode(self) -> Any:
+        """The inner task's time limit in steps (one trial's; gymnax's ``EnvParams`` field)."""
+        return self.inner.max_steps_in_episode
+
 
 class ProjectObservation(_OwnParamsWrapper):
     """Project observations to a fixed size: ``o' = M_o o`` with ``M_o`` part of the task.
@@ -214,6 +220,12 @@ class ProjectActionParams:
     inner: Any  # params of the wrapped env
     # float32 [inner action size, dim]: M_a; None for the ``identity`` family (no matrix)
     action_matrix: jax.Array | None
+
+    # gymnax's EnvParams field, read by rejax, gymnax's RolloutWrapper and evosax (issue 29)
+    @property
+    def max_steps_in_episode(self) -> Any:
+        """The inner task's time limit in steps (one trial's; gymnax's ``EnvParams`` field)."""
+        return self.inner.max_steps_in_episode
 
 
 class ProjectAction(_OwnParamsWrapper):
