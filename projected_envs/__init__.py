@@ -10,6 +10,9 @@ The public API (see the docs and ``DESIGN.md``):
 * task sets and benchmarks: :class:`TaskSet`, :class:`Benchmark`, :func:`benchmark`,
   :func:`benchmarks`, :func:`register_benchmark`;
 * batching: :class:`VecEnv`;
+* other people's trainers and loops: :class:`TaskDistribution` (gymnax env whose ``reset``
+  draws the task), :func:`to_gymnasium` (Gymnasium vector env), :class:`GymnasiumEnv`;
+* pictures: :func:`record` (per-trial trajectories), in :mod:`projected_envs.record`;
 * evaluation of any policy: :func:`evaluate_policy`, :class:`Policy`, :class:`PolicyFns`,
   :class:`EvalResult`, normalised scores (:func:`normalized_scores`, :func:`reference_scores`,
   :class:`Reference`); statistics in :mod:`projected_envs.statistics`.
@@ -21,6 +24,13 @@ from projected_envs.benchmarks import (
     benchmarks,
     make_benchmark,
     register_benchmark,
+)
+from projected_envs.clients import (
+    GymnasiumEnv,
+    GymnasiumVectorEnv,
+    TaskDistribution,
+    TaskDistributionParams,
+    to_gymnasium,
 )
 from projected_envs.core import Environment, Wrapper
 from projected_envs.evaluation import (
@@ -34,6 +44,7 @@ from projected_envs.evaluation import (
     reference_scores,
 )
 from projected_envs.projections import PROJECTION_FAMILIES, projection, sample_projection
+from projected_envs.record import Trajectory, record
 from projected_envs.registry import make, register, registered_envs
 from projected_envs.tasks import TaskBank, TaskSet
 from projected_envs.vec import VecEnv, VecState
@@ -59,6 +70,8 @@ __all__ = [
     "Environment",
     "EvalResult",
     "FiniteGuard",
+    "GymnasiumEnv",
+    "GymnasiumVectorEnv",
     "LegacyStepAPI",
     "MetaEpisode",
     "MetaEpisodeState",
@@ -72,7 +85,10 @@ __all__ = [
     "ProjectObservationParams",
     "Reference",
     "TaskBank",
+    "TaskDistribution",
+    "TaskDistributionParams",
     "TaskSet",
+    "Trajectory",
     "VecEnv",
     "VecState",
     "Wrapper",
@@ -84,10 +100,12 @@ __all__ = [
     "normalization_stats",
     "normalized_scores",
     "projection",
+    "record",
     "reference_for",
     "reference_scores",
     "register",
     "register_benchmark",
     "registered_envs",
     "sample_projection",
+    "to_gymnasium",
 ]
