@@ -8,10 +8,11 @@ trainer meta-trains across tasks without knowing it:
 
 * ``reset(key, params)`` draws a task (``k_task, k_reset = split(key)``: the task from
   ``k_task``, the stack's ``reset`` from ``k_reset``) and keeps it in the state;
-* ``step(key, state, action, params)`` is the stack's ``transition`` with the held task
-  (key ``split(key)[0]``); where that ends the task (the outer ``terminated | truncated``: after
-  K trials for a :class:`~projected_envs.MetaEpisode` stack), the state is replaced by
-  ``reset(split(key)[1])``: a new task and a fresh first state. A step on which no task ends
+* ``step(key, state, action, params)`` is the stack's ``transition`` with the held task and
+  the same ``key``; where that ends the task (the outer ``terminated | truncated``: after K
+  trials for a :class:`~projected_envs.MetaEpisode` stack), the state is replaced by
+  ``reset(fold_in(key, 0x5EED))``: a new task and a fresh first state (that key is derived only
+  where a task ended, so a step hashes no key beyond the stack's own). A step on which no task ends
   draws no task (:func:`projected_envs.core.reset_where`: under ``vmap``, nothing when no
   member ended, only the finished members when a few did);
 * ``params`` are :class:`TaskDistributionParams`: ``default_params`` means "the distribution",
@@ -46,11 +47,13 @@ from projected_envs.core import (
     StepResult,
     Wrapper,
     check_state,
-    reset_from_step_key,
     reset_where,
-    step_key,
 )
 from projected_envs.tasks import TaskBank, TaskSet
+
+# The key of a task end's reset: fold_in(step key, _RESET_TAG), derived only where a task ended
+# (inside reset_where), so a step costs no key split beyond the stack's own.
+_RESET_TAG = 0x5EED
 
 __all__ = ["TaskDistribution", "TaskDistributionParams", "TaskDistributionState"]
 
@@ -300,17 +303,17 @@ class TaskDistribution(Environment):
         action: jax.Array,
         params: TaskDistributionParams | None = None,
     ) -> StepResult:
-        """``transition(split(key)[0])``; where the task ended, ``reset(split(key)[1])``.
+        """``transition(key)``; where the task ended, ``reset(fold_in(key, 0x5EED))``.
 
         ``info`` adds gymnax 1.x's ``terminated``, ``truncated`` and ``final_observation``
         (the observation that ended the task; ``obs`` elsewhere) to the stack's info (for a
         MetaEpisode stack: ``trial``, ``trial_done``, ``trial_return``, ``trial_returns``).
         """
         obs_st, state_st, reward, terminated, truncated, info = self.transition(
-            step_key(key), state, action, params
+            key, state, action, params
         )
         done = jnp.logical_or(terminated, truncated)
-        fresh = reset_from_step_key(lambda k, _: self.reset(k))
+        fresh = lambda k, _: self.reset(jax.random.fold_in(k, _RESET_TAG))
         obs, state = reset_where(fresh, done, key, None, obs_st, state_st)
         info = {
             **info,
