@@ -65,6 +65,7 @@ from tqdm.auto import tqdm
 
 from agents.checkpoint import CheckpointStore
 from agents.evaluation import EvalResult, combine_seeds, evaluate, format_table
+from agents.plot_trajectories import has_paths, write_trajectory_figure  # issue 29
 from agents.ppo import RunnerState, make_init, make_update, scan_updates
 from agents.sharding import (
     check_env_split,
@@ -575,6 +576,10 @@ def final_report(config: TrainConfig, run_dir: Path, state: RunnerState) -> dict
             f.write("\nper seed\n" + table + "\n")
     for path in (*paths.values(), curve):
         print(f"wrote {path}")
+    if has_paths(bench):  # hidden-goal benchmarks: paths of trials 1..K (issue 29)
+        params = seed_params(config, state.train_state.params)[0]
+        figure = run_dir / "trajectories.png"
+        print(f"wrote {write_trajectory_figure(bench, params, config.ppo, figure)}")
     if config.extrapolation_trials:
         extrapolation_report(config, run_dir, state, header)
     return evals
