@@ -12,6 +12,9 @@ The public API (see the docs and ``DESIGN.md``):
   :mod:`projected_envs.benchmark_registry`, the shipped definitions in
   :mod:`projected_envs.shipped_benchmarks`);
 * batching: :class:`VecEnv`;
+* other people's trainers and loops: :class:`TaskDistribution` (gymnax env whose ``reset``
+  draws the task), :func:`to_gymnasium` (Gymnasium vector env), :class:`GymnasiumEnv`;
+* pictures: :func:`record` (per-trial trajectories), in :mod:`projected_envs.record`;
 * evaluation of any policy: :func:`evaluate_policy`, :class:`Policy`, :class:`PolicyFns`,
   :class:`EvalResult`, normalised scores (:func:`normalized_scores`, :func:`reference_scores`,
   :class:`Reference`); statistics in :mod:`projected_envs.statistics`.
@@ -29,6 +32,13 @@ from projected_envs.benchmark_registry import (
     make_benchmark,
     register_benchmark,
 )
+from projected_envs.clients import (
+    GymnasiumEnv,
+    GymnasiumVectorEnv,
+    TaskDistribution,
+    TaskDistributionParams,
+    to_gymnasium,
+)
 from projected_envs.core import Environment, Wrapper
 from projected_envs.evaluation import (
     EvalResult,
@@ -41,6 +51,7 @@ from projected_envs.evaluation import (
     reference_scores,
 )
 from projected_envs.projections import PROJECTION_FAMILIES, projection, sample_projection
+from projected_envs.record import Trajectory, record
 from projected_envs.registry import make, register, registered_envs
 from projected_envs.tasks import TaskBank, TaskSet
 from projected_envs.vec import VecEnv, VecState
@@ -66,6 +77,8 @@ __all__ = [
     "Environment",
     "EvalResult",
     "FiniteGuard",
+    "GymnasiumEnv",
+    "GymnasiumVectorEnv",
     "LegacyStepAPI",
     "MetaEpisode",
     "MetaEpisodeState",
@@ -79,7 +92,10 @@ __all__ = [
     "ProjectObservationParams",
     "Reference",
     "TaskBank",
+    "TaskDistribution",
+    "TaskDistributionParams",
     "TaskSet",
+    "Trajectory",
     "VecEnv",
     "VecState",
     "Wrapper",
@@ -91,10 +107,12 @@ __all__ = [
     "normalization_stats",
     "normalized_scores",
     "projection",
+    "record",
     "reference_for",
     "reference_scores",
     "register",
     "register_benchmark",
     "registered_envs",
     "sample_projection",
+    "to_gymnasium",
 ]

@@ -66,6 +66,7 @@ from agents.experiment.run_folder import (
     write_eval_report,
     write_learning_curve,
 )
+from agents.experiment.trajectories import has_paths, write_trajectory_figure
 from agents.ppo import RunnerState, make_init, make_update, scan_updates
 from agents.sharding import (
     check_env_split,
@@ -577,6 +578,10 @@ def final_report(config: TrainConfig, run_dir: Path, state: RunnerState) -> dict
             f.write("\nper seed\n" + table + "\n")
     for path in (*paths.values(), curve):
         print(f"wrote {path}")
+    if has_paths(bench):  # hidden-goal benchmarks: where the agent goes in trials 1..K
+        params = seed_params(config, state.train_state.params)[0]
+        figure = write_trajectory_figure(bench, params, config.ppo, run_dir / "trajectories.png")
+        print(f"wrote {figure}")
     if config.extrapolation_trials:
         extrapolation_report(config, run_dir, state, header)
     return evals

@@ -86,8 +86,20 @@ class _OwnParamsWrapper(Wrapper):
 # ------------------------------------------------------------------------- ProjectObservation
 
 
+class _InnerTimeLimit:
+    """``max_steps_in_episode`` of wrapper params: the inner task's (gymnax's ``EnvParams``
+    field, which rejax, gymnax's ``RolloutWrapper`` and evosax read)."""
+
+    inner: Any
+
+    @property
+    def max_steps_in_episode(self) -> Any:
+        """The inner task's time limit in steps (one trial's, below ``MetaEpisode``)."""
+        return self.inner.max_steps_in_episode
+
+
 @struct.dataclass
-class ProjectObservationParams:
+class ProjectObservationParams(_InnerTimeLimit):
     """Params of :class:`ProjectObservation`: the inner task plus the observation projection."""
 
     inner: Any  # params of the wrapped env
@@ -174,7 +186,7 @@ class ProjectObservation(_OwnParamsWrapper):
 
 
 @struct.dataclass
-class ProjectActionParams:
+class ProjectActionParams(_InnerTimeLimit):
     """Params of :class:`ProjectAction`: the inner task plus the action projection."""
 
     inner: Any  # params of the wrapped env
