@@ -68,6 +68,14 @@ def test_smoke_preset_writes_every_artifact(full_run):
         data = (run_dir / name).read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 10_000
 
+    # the profile: every phase of a finished run, adding up to the process's time in run()
+    profile = json.loads((run_dir / "profile.json").read_text())
+    phases = {"init or restore", "compile chunks", "training chunks", "checkpoints"}
+    phases |= {"evaluations during training", "final evaluation", "reports and plots"}
+    assert phases | {"other", "total"} == set(profile)
+    assert all(v >= 0 for v in profile.values())
+    assert sum(v for k, v in profile.items() if k != "total") == pytest.approx(profile["total"])
+
 
 def test_resume_gives_bitwise_the_same_final_state(full_run, tmp_path):
     out = tmp_path / "resumed"

@@ -50,6 +50,7 @@ from agents.checkpoint import CheckpointStore
 from agents.evaluation import EvalResult, combine_seeds, evaluate, format_table
 from agents.experiment import multihost
 from agents.experiment.configs import PRESETS, TrainConfig, with_resolved_scan
+from agents.experiment.profile import RunProfile
 from agents.experiment.run_folder import (
     CHECKPOINT_DIR,
     METRICS_FILE,
@@ -79,6 +80,10 @@ from projected_envs.benchmark_registry import Benchmark, benchmark
 
 PresetName = Literal["cpu", "smoke", "gpu", "dmc-lu2023"]
 
+
+PROFILE_FILE = "profile.json"
+# Seconds per phase of the current run (reset by `run`; the phases time themselves through it).
+PROFILE = RunProfile()
 
 @dataclasses.dataclass(frozen=True)
 class Args:
@@ -451,7 +456,8 @@ def train_loop(args: Args, run_dir: Path) -> tuple[RunnerState, bool]:
     bench = benchmark(config.benchmark)
     mesh = job_mesh(config)
     store = CheckpointStore(run_dir / CHECKPOINT_DIR, max_to_keep=config.keep_checkpoints)
-    state, wall_before = _restore_or_init(config, store, args.resume is not None, mesh)
+    with PROFILE.phase("init or restore"):
+        state, wall_before = _restore_or_init(config, store, args.resume is not None, mesh)
     start = int(host_copy(state.update).reshape(-1)[0])
     if args.resume is not None:
         if main:
@@ -478,7 +484,7 @@ def train_loop(args: Args, run_dir: Path) -> tuple[RunnerState, bool]:
         # These evaluations skip the random policy (with_random=False), so normalised scores
         # are NaN by choice and metrics.jsonl does not log them; the final evaluation runs the
         # random policy and still warns about envs whose reference is unusable.
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), PROFILE.phase("evaluations during training"):
             warnings.filterwarnings("ignore", message="normalised scores are NaN")
             combined, per_seed = evaluate_seeds(
                 config, bench, state.train_state.params, config.eval_per_env
@@ -495,10 +501,12 @@ def train_loop(args: Args, run_dir: Path) -> tuple[RunnerState, bool]:
         row["wall_time"] = wall_before + time.perf_counter() - t_start
         write(row)
     for index, n in enumerate(_chunk_sizes(config, start)):
-        chunk = compiled_chunk(config, state, n, mesh)
+        with PROFILE.phase("compile chunks"):
+            chunk = compiled_chunk(config, state, n, mesh)
         t0 = time.perf_counter()
-        state, metrics = chunk(state)
-        row = seeds_row(host_copy(metrics), bench.train.num_trials, config.num_seeds)
+        with PROFILE.phase("training chunks"):
+            state, metrics = chunk(state)
+            row = seeds_row(host_copy(metrics), bench.train.num_trials, config.num_seeds)
         seconds = time.perf_counter() - t0
         update = row["update"]
         row["chunk_seconds"] = seconds
@@ -514,7 +522,8 @@ def train_loop(args: Args, run_dir: Path) -> tuple[RunnerState, bool]:
         bar.set_postfix(_postfix(row), refresh=False)
         stop = bool(args.stop_after_updates) and update >= args.stop_after_updates
         if done_all or stop or update - last_saved >= config.checkpoint_every:
-            store.save(update, state, {**meta, "update": update, **_progress(row)})
+            with PROFILE.phase("checkpoints"):
+                store.save(update, state, {**meta, "update": update, **_progress(row)})
             last_saved = update
         if stop and not done_all:
             finished = False
@@ -548,15 +557,16 @@ def final_report(config: TrainConfig, run_dir: Path, state: RunnerState) -> dict
     ``per_seed`` holds each seed's own summary."""
     bench = benchmark(config.benchmark)
     trials = config.final_eval_trials or None
-    evals, per_seed = evaluate_seeds(
-        config,
-        bench,
-        state.train_state.params,
-        config.final_eval_per_env,
-        num_trials=trials,
-        with_random=True,
-        num_resamples=2000,
-    )
+    with PROFILE.phase("final evaluation"):
+        evals, per_seed = evaluate_seeds(
+            config,
+            bench,
+            state.train_state.params,
+            config.final_eval_per_env,
+            num_trials=trials,
+            with_random=True,
+            num_resamples=2000,
+        )
     update = int(host_copy(state.update).reshape(-1)[0])
     header: dict[str, Any] = {
         "benchmark": config.benchmark,
@@ -568,20 +578,24 @@ def final_report(config: TrainConfig, run_dir: Path, state: RunnerState) -> dict
     }
     if config.num_seeds > 1:
         header["per_seed"] = per_seed_summary(config.seeds, per_seed)
-    paths = write_eval_report(run_dir, evals, header=header, train_trials=bench.train.num_trials)
-    curve = write_learning_curve(run_dir, title=f"{config.benchmark}, memory={config.ppo.memory}")
-    print(format_table(evals))
-    if config.num_seeds > 1:
-        table = format_seed_table(header["per_seed"])
-        print(table)
-        with paths["table"].open("a") as f:
-            f.write("\nper seed\n" + table + "\n")
-    for path in (*paths.values(), curve):
-        print(f"wrote {path}")
-    if has_paths(bench):  # hidden-goal benchmarks: where the agent goes in trials 1..K
-        params = seed_params(config, state.train_state.params)[0]
-        figure = write_trajectory_figure(bench, params, config.ppo, run_dir / "trajectories.png")
-        print(f"wrote {figure}")
+    with PROFILE.phase("reports and plots"):
+        paths = write_eval_report(
+            run_dir, evals, header=header, train_trials=bench.train.num_trials
+        )
+        title = f"{config.benchmark}, memory={config.ppo.memory}"
+        curve = write_learning_curve(run_dir, title=title)
+        print(format_table(evals))
+        if config.num_seeds > 1:
+            table = format_seed_table(header["per_seed"])
+            print(table)
+            with paths["table"].open("a") as f:
+                f.write("\nper seed\n" + table + "\n")
+        for path in (*paths.values(), curve):
+            print(f"wrote {path}")
+        if has_paths(bench):  # hidden-goal benchmarks: where the agent goes in trials 1..K
+            params = seed_params(config, state.train_state.params)[0]
+            figure = run_dir / "trajectories.png"
+            print(f"wrote {write_trajectory_figure(bench, params, config.ppo, figure)}")
     if config.extrapolation_trials:
         extrapolation_report(config, run_dir, state, header)
     return evals
@@ -593,15 +607,16 @@ def extrapolation_report(
     """Evaluate every split with ``extrapolation_trials`` trials per task (past the training
     horizon, e.g. 2x K); write ``extrapolation_eval.json``, its table and in-context plot."""
     bench = benchmark(config.benchmark)
-    evals, per_seed = evaluate_seeds(
-        config,
-        bench,
-        state.train_state.params,
-        config.final_eval_per_env,
-        num_trials=config.extrapolation_trials,
-        with_random=True,
-        num_resamples=2000,
-    )
+    with PROFILE.phase("extrapolation evaluation"):
+        evals, per_seed = evaluate_seeds(
+            config,
+            bench,
+            state.train_state.params,
+            config.final_eval_per_env,
+            num_trials=config.extrapolation_trials,
+            with_random=True,
+            num_resamples=2000,
+        )
     header = {**header, "num_trials": config.extrapolation_trials}
     if config.num_seeds > 1:
         header["per_seed"] = per_seed_summary(config.seeds, per_seed)
@@ -620,7 +635,13 @@ def extrapolation_report(
 
 
 def run(args: Args) -> RunResult:
-    """The main job: prepare the folder, train (or resume), evaluate, report."""
+    """The main job: prepare the folder, train (or resume), evaluate, report.
+
+    The main process also writes ``profile.json`` (:class:`RunProfile`: wall seconds per phase
+    of this process) and prints it as a table.
+    """
+    global PROFILE
+    PROFILE = RunProfile()
     args = dataclasses.replace(args, config=with_resolved_scan(args.config))
     run_dir = prepare_run_dir(args)
     say(f"run folder: {run_dir}")
@@ -630,10 +651,15 @@ def run(args: Args) -> RunResult:
             f"stopped at update {int(host_copy(state.update).reshape(-1)[0])}; continue with "
             f"--resume {run_dir}"
         )
-        return RunResult(run_dir, state, False, {})
-    if not is_main_process():
+        evals = {}
+    elif is_main_process():
+        evals = final_report(args.config, run_dir, state)
+    else:
         return RunResult(run_dir, state, True, {})
-    return RunResult(run_dir, state, True, final_report(args.config, run_dir, state))
+    if is_main_process():
+        (run_dir / PROFILE_FILE).write_text(json.dumps(PROFILE.summary(), indent=2) + "\n")
+        print(f"where the time went (wrote {run_dir / PROFILE_FILE}):\n{PROFILE.table()}")
+    return RunResult(run_dir, state, finished, evals)
 
 
 def main(argv: Sequence[str] | None = None) -> RunResult:
