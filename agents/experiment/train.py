@@ -85,6 +85,7 @@ PROFILE_FILE = "profile.json"
 # Seconds per phase of the current run (reset by `run`; the phases time themselves through it).
 PROFILE = RunProfile()
 
+
 @dataclasses.dataclass(frozen=True)
 class Args:
     """Meta-train an agent on a benchmark's train split; evaluate train, id_test and ood_test."""
