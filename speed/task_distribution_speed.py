@@ -31,30 +31,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from host import describe
+from vec_env import vec_rollout  # the VecEnv baseline, the same loop as the VecEnv benchmark
 
 import projected_envs as pe
 
 CLOCK = {"cpu": time.process_time, "wall": time.perf_counter}
-
-
-def vec_rollout(venv: pe.VecEnv, steps: int) -> Callable[[jax.Array], jax.Array]:
-    """Jitted: reset, ``steps`` random-action steps; returns a sum (nothing is dead code)."""
-
-    def run(key: jax.Array) -> jax.Array:
-        key, k_reset = jax.random.split(key)
-        _, state = venv.reset(k_reset)
-
-        def body(carry, k):
-            state, total = carry
-            k_act, k_step = jax.random.split(k)
-            actions = jax.random.uniform(k_act, (venv.num_envs, venv.action_size), minval=-1)
-            obs, state, reward, *_ = venv.step(k_step, state, actions)
-            return (state, total + reward.sum() + obs.sum()), None
-
-        (_, total), _ = jax.lax.scan(body, (state, 0.0), jax.random.split(key, steps))
-        return total
-
-    return jax.jit(run)
 
 
 def distribution_rollout(

@@ -552,6 +552,22 @@ def _postfix(row: dict[str, Any]) -> dict[str, str]:
     return post
 
 
+def _final_evaluation(
+    config: TrainConfig, state: RunnerState, num_trials: int | None
+) -> tuple[dict[str, EvalResult], list[dict[str, EvalResult]]]:
+    """:func:`evaluate_seeds` on the final bank (``final_eval_per_env``) with the random
+    reference and 2000 bootstrap resamples; ``num_trials`` None: the benchmark's."""
+    return evaluate_seeds(
+        config,
+        benchmark(config.benchmark),
+        state.train_state.params,
+        config.final_eval_per_env,
+        num_trials=num_trials,
+        with_random=True,
+        num_resamples=2000,
+    )
+
+
 def final_report(config: TrainConfig, run_dir: Path, state: RunnerState) -> dict[str, EvalResult]:
     """Evaluate every split (every seed) with the random reference; write eval.json, table and
     plots. With several seeds the splits of eval.json aggregate seeds x tasks and
@@ -559,15 +575,7 @@ def final_report(config: TrainConfig, run_dir: Path, state: RunnerState) -> dict
     bench = benchmark(config.benchmark)
     trials = config.final_eval_trials or None
     with PROFILE.phase("final evaluation"):
-        evals, per_seed = evaluate_seeds(
-            config,
-            bench,
-            state.train_state.params,
-            config.final_eval_per_env,
-            num_trials=trials,
-            with_random=True,
-            num_resamples=2000,
-        )
+        evals, per_seed = _final_evaluation(config, state, trials)
     update = int(host_copy(state.update).reshape(-1)[0])
     header: dict[str, Any] = {
         "benchmark": config.benchmark,
@@ -609,15 +617,7 @@ def extrapolation_report(
     horizon, e.g. 2x K); write ``extrapolation_eval.json``, its table and in-context plot."""
     bench = benchmark(config.benchmark)
     with PROFILE.phase("extrapolation evaluation"):
-        evals, per_seed = evaluate_seeds(
-            config,
-            bench,
-            state.train_state.params,
-            config.final_eval_per_env,
-            num_trials=config.extrapolation_trials,
-            with_random=True,
-            num_resamples=2000,
-        )
+        evals, per_seed = _final_evaluation(config, state, config.extrapolation_trials)
     header = {**header, "num_trials": config.extrapolation_trials}
     if config.num_seeds > 1:
         header["per_seed"] = per_seed_summary(config.seeds, per_seed)
