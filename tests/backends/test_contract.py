@@ -34,7 +34,8 @@ SHORT_LIMIT = 3  # max_steps_in_episode of the short-limit rollout
 #: our PointMassHard. Compiling one brax / dmc contract costs 10-30 CPU s on a 2-core machine
 #: (docs/notebook/2026-11-21-contract-test-compile-time.md), so the other brax / dmc envs are
 #: marked ``slow`` (``-m slow`` runs them) and covered by default by tracing their whole
-#: contract rollout (:func:`test_env_contract_traces`). gymnax and probe envs always compile (about 3 s each).
+#: contract rollout (:func:`test_env_contract_traces`). gymnax and probe envs always compile
+#: (about 3 s each).
 COMPILED_BY_DEFAULT = frozenset(
     {
         "brax/hopper",
