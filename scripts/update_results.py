@@ -137,8 +137,8 @@ def read_run(run: Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
                 k: _split_numbers(ext["splits"]["id_test"])[k] for k in ("per_trial", "gain")
             },
         }
-    walls = [_wall_seconds(r) for r in sources]
-    numbers["wall_seconds_per_seed"] = None if None in walls else walls
+    walls = [_wall_seconds(r) for r in sources]  # one per run folder (a seed, or all its seeds)
+    numbers["wall_seconds_per_run"] = None if None in walls else walls
     first = record["splits"]["id_test"]["summary"]
     facts = {
         "benchmark": record["benchmark"],
@@ -223,6 +223,8 @@ def _name(memory: str) -> str:
 def headline(results: Mapping[str, Any], link: str = "docs/results.md") -> str:
     """The README's one-sentence result: S5's in-context gain on id_test, with a link."""
     mem = results["memories"]
+    if "s5" not in mem:
+        raise ValueError("the headline is S5's result: pass an S5 run folder")
     s5 = mem["s5"]["splits"]["id_test"]
     others = [
         f"{_f(v['splits']['id_test']['return'][0])} for "
@@ -308,9 +310,14 @@ def page_block(results: Mapping[str, Any]) -> str:
         for m, e in ext.items():
             trials = " / ".join(_f(x) for x in e["id_test"]["per_trial"])
             lines.append(f"| {_name(m)} | {trials} | {_fci(e['id_test']['gain'])} |")
-    walls = {m: n["wall_seconds_per_seed"] for m, n in r["memories"].items()}
+    walls = {m: n["wall_seconds_per_run"] for m, n in r["memories"].items()}
     if any(walls.values()):
-        lines += ["", "Wall time per seed (whole command: compilation, training, evaluations):", ""]
+        lines += [
+            "",
+            "Wall time per run folder, whole command (compilation, training, evaluations; a "
+            "`--num-seeds` run counts all its seeds):",
+            "",
+        ]
         for m, w in walls.items():
             if w:
                 lines.append(f"- {_name(m)}: " + ", ".join(_minutes(x) for x in w))

@@ -140,7 +140,7 @@ def test_update_results_reads_run_folders_into_the_page(tmp_path):
     s5 = results["memories"]["s5"]
     assert s5["splits"]["id_test"]["return"] == [5.0, 4.0, 6.0]
     assert s5["per_seed"]["id_test"][0]["seed"] == 0
-    assert s5["wall_seconds_per_seed"] == [61.0]
+    assert s5["wall_seconds_per_run"] == [61.0]
     assert results["eval_tasks_per_seed"] == 4
     page = update.page_block(results)
     assert "| S5 | `id_test` | 5.00 [4.00, 6.00] |" in page and "1 min 1 s" in page
