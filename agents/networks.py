@@ -83,7 +83,7 @@ class ActorCritic(nn.Module):
             encoder and memory feed both heads). The hidden state is then the pair
             ``(actor hidden, critic hidden)``. The value loss then shapes only the critic's
             memory: on `point-nav` a shared S5 learns features for the value (such as how far
-            into the task it is) that the policy also reads (docs/tasks.md).
+            into the task it is) that the policy also reads (docs/concepts/point_nav.md).
     """
 
     action_dim: int

@@ -48,7 +48,7 @@ SCANS = ("sequential", "doubling", "associative")
 SCAN_MODES = ("auto", *SCANS)  # what a config may name; "auto" is resolved by `resolve_scan`
 # The schedule "auto" runs on each backend. CPU: the sequential scan's forward + backward took
 # 0.98 ms against 4.58 (doubling) and 4.45 (associative) at [T 256, B 16, P 32] on a 2-core CPU
-# (docs/benchmarks.md has the agent-level ratios). GPU/TPU: see docs/benchmarks.md.
+# (docs/reference/speed.md has the agent-level ratios and the GPU/TPU measurements).
 AUTO_SCAN = {"cpu": "sequential", "gpu": "associative", "tpu": "associative"}
 
 # Standard deviation of a standard normal truncated to [-2, 2]; dividing by it restores unit std.
@@ -589,7 +589,7 @@ class ResettableS5Stack(nn.Module):
         deterministic: disable dropout (default True); False needs a "dropout" rng.
         unroll_layers: unroll the loop over layers into straight-line code (same traced body,
             same results): True, False, or None (default) for True on a CPU, where it cut a
-            PPO update of the cpu preset by ~28 % (CPU seconds; docs/speed.md), and False
+            PPO update of the cpu preset by ~28 % (CPU seconds; docs/notebook/), and False
             elsewhere, where the rolled loop keeps compile time flat in depth.
     """
 

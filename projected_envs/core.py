@@ -275,7 +275,7 @@ def reset_from_step_key(
     second key for the reset. Splitting inside the reset that :func:`reset_where` runs only
     for the members that finished, rather than up front for all of them, leaves the per-step
     split of every env to XLA's dead-code elimination wherever the transition ignores its key
-    (deterministic dynamics: brax, Playground, gymnax Pendulum; docs/speed.md has the
+    (deterministic dynamics: brax, Playground, gymnax Pendulum; docs/reference/speed.md has the
     measurement). Same keys, same results as splitting up front.
     """
 

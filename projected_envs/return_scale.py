@@ -6,7 +6,7 @@ targets of size 60 (Pendulum's were about -67, std 26). What the critic has to f
 discounted return-to-go ``G_t = sum_k gamma^k r_{t+k}`` inside one task (a meta-episode of
 K trials), so that is what we scale.
 
-Rule (docs/tasks.md, "Reward scale"): run the uniform-random policy on tasks of a task set with
+Rule (docs/concepts/scaling.md): run the uniform-random policy on tasks of a task set with
 the raw (unscaled) rewards, compute ``G_t`` at every step of every task, and set
 
     scale(env) = 1 / std(G_t)  over all steps of all tasks of that env.

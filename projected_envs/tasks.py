@@ -251,7 +251,7 @@ def _build_env(task_set: TaskSet, index: int) -> Environment:
 
     env_id = task_set.envs[index]
     env, _ = make(env_id, **dict(task_set.kwargs_for(env_id)))
-    env = FiniteGuard(env)  # a non-finite obs / reward ends the trial (docs/tasks.md)
+    env = FiniteGuard(env)  # a non-finite obs / reward ends the trial (docs/reference/wrappers.md)
     if task_set.normalize:
         scale = dict(task_set.return_scales).get(env_id)
         env = Normalize(env, env_id=env_id, reward_scale=scale)
@@ -302,7 +302,7 @@ class TaskSet:
     env_kwargs: EnvKwargs = ()  # ((env_id, ((kwarg, value), ...)), ...): make() kwargs per env
     # ((env_id, scale), ...): the factor Normalize multiplies each env's rewards by, replacing
     # the shipped per-step reward scale; shipped benchmarks set their gamma-aware return scale
-    # here, which bounds discounted returns, not only rewards (docs/tasks.md, "Reward scale").
+    # here, which bounds discounted returns, not only rewards (docs/concepts/scaling.md).
     # Old name: reward_scales (still accepted, with a DeprecationWarning).
     return_scales: tuple[tuple[str, float], ...] = ()
     seed: int = 0  # seed space of this set, 0 <= seed < 2**31

@@ -1,6 +1,6 @@
 """Regenerate ``projected_envs/data/normalization.json``: per-env observation and reward statistics.
 
-Method (documented in ``docs/tasks.md``, "Normalization"):
+Method (documented in ``docs/concepts/scaling.md``):
 
 * For each env id, ``--num-envs`` copies of the env (default task, ``make(env_id)``) run
   ``--num-steps`` steps each with actions drawn uniformly from ``[-1, 1]^A`` (the random

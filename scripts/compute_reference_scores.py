@@ -297,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "script": "scripts/compute_reference_scores.py",
         "description": (
             "Reference trial returns per (env, make() kwargs) for normalised scores "
-            "(return - random) / (reference - random); see docs/evaluation.md."
+            "(return - random) / (reference - random); see docs/reference/evaluation.md."
         ),
         "references": sorted(
             rows.values(), key=lambda r: (r["env"], json.dumps(r["env_kwargs"], sort_keys=True))

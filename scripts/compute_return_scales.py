@@ -1,7 +1,7 @@
 """Regenerate ``projected_envs/data/return_scales.json``: the gamma-aware reward scale per env
 of every shipped benchmark.
 
-Method (:mod:`projected_envs.return_scale`, docs/tasks.md "Reward scale"): for each env of a
+Method (:mod:`projected_envs.return_scale`, docs/concepts/scaling.md): for each env of a
 benchmark, the uniform-random policy runs ``--num-tasks`` training tasks (full task stack,
 raw rewards, all K trials of each task); the discounted return-to-go ``G_t`` (the benchmark's
 ``gamma``, inside the task) is taken at every step and ``scale = 1 / std(G_t)``. An env is

@@ -7,7 +7,8 @@ on the train envs' unseen projections (an ``id_test`` set, its deterministic eva
 and prints one JSON line per cell with, over seeds x tasks (stratified bootstrap, strata =
 envs): mean return per trial with 95% CI, in-context gain (last trial minus first) with CI,
 and the uniform-random policy's return on the same tasks. ``--out`` appends the lines to a
-file; ``--table`` turns such a file into the Markdown table of docs/tasks.md.
+file; ``--table`` turns such a file into the Markdown table of
+docs/notebook/2026-11-28-difficulty-ladder.md.
 
     python scripts/ladder.py --memory s5 none --families identity gaussian --out ladder.jsonl
     python scripts/ladder.py --table ladder.jsonl
@@ -121,7 +122,7 @@ def run_cell(cell: Cell, args: argparse.Namespace) -> dict[str, Any]:
     train_set, test_set = task_sets(cell, args)
     config = ppo_config(cell, args)
     # One compile, then one call per seed. (jax.vmap over seeds would batch them in one call,
-    # but with the S5 memory that call hangs in XLA:CPU on jax 0.10; see docs/tasks.md.)
+    # but with the S5 memory that call hangs in XLA:CPU on jax 0.10; see docs/guides/train.md.)
     train = jax.jit(make_train(config, train_set))
     keys = jax.random.split(jax.random.key(args.seed), args.seeds)
     states, metrics = [], []

@@ -28,13 +28,13 @@ shipped = importlib.import_module("projected_envs.shipped_benchmarks")
 # Pins changed on 2026-11-28 on purpose: every shipped benchmark got the gamma-aware return
 # scales (TaskSet.return_scales, then named reward_scales) and a design gamma; classic was
 # redesigned (gaussian action projections only, no previous-action extra); classic-full is new.
-# See docs/tasks.md.
+# See docs/reference/benchmarks.md.
 # dmc-lu2023 and dmc-lu2023-multitrial changed again later that day, on purpose: their return
 # scales were recomputed on the final envs (goals per task), and rare-reward envs (the random
 # policy rewarded in fewer than half of the tasks: every dmc env but the cartpoles) are now
-# scaled by their reward bound (RARE_REWARD_FRACTION in return_scale.py; docs/tasks.md).
+# scaled by their reward bound (RARE_REWARD_FRACTION in return_scale.py; docs/concepts/scaling.md).
 # point-nav is new on 2026-11-28 (third session): the main job's cpu benchmark, in-context
-# navigation (docs/tasks.md, "Designing point-nav").
+# navigation (docs/concepts/point_nav.md).
 # The shipped benchmarks got versioned ids on 2026-12-01 ("classic" became "classic-v1", the
 # bare name an alias of the newest version): their fingerprints did not change.
 PINNED = {

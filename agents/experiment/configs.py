@@ -9,13 +9,13 @@ Presets (``--preset``):
 * ``cpu`` (default): benchmark ``point-nav`` with a small S5 agent whose value head has its
   own memory, 13.1 M env steps (2 epochs per rollout) at the design discount 0.995; about 11
   minutes on a quiet 2-core CPU including compilation and evaluation (measured numbers in
-  docs/main_job.md). The agent learns in context there: its return rises from the first
+  docs/results.md). The agent learns in context there: its return rises from the first
   trial of a task to the last.
 * ``smoke``: a few tiny updates on ``classic``; every artifact in under 3 minutes (the tests use
   it; also a quick check of an install).
 * ``gpu``: ``classic`` at scale on one GPU: the paper's agent sizes, 256 envs.
 * ``dmc-lu2023``: the paper's DMC split (O=12, A=2, one 1000-step episode per task) with the
-  paper's PPO-S5 settings; needs the ``dmc`` extra and a GPU (compute in docs/main_job.md).
+  paper's PPO-S5 settings; needs the ``dmc`` extra and a GPU (compute in docs/guides/train.md).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Writes ``<out-dir>/<benchmark>_<split>_k<K>_eval.json``, ``..._eval_table.txt``,
 ``..._in_context.png`` and, with ``--exports``, ``..._rliable.npz`` (one ``[runs, envs]``
 normalised-score matrix per split, for ``rliable``; runs are the bank's tasks of each env) and
 ``..._marl_eval.json`` (the same in marl-eval's nested layout), by default under
-``<run>/evaluations/``. The table shows normalised scores (``docs/evaluation.md``) next to
+``<run>/evaluations/``. The table shows normalised scores (``docs/reference/evaluation.md``) next to
 returns.
 """
 

@@ -13,8 +13,8 @@ callbacks); between chunks it updates the progress bar, appends a row to ``metri
 evaluates every split every ``eval_every`` chunks, and checkpoints every ``checkpoint_every``
 updates. At the end it evaluates train / id_test / ood_test on their fixed evaluation banks,
 writes ``eval.json``, prints the table and draws the plots (see
-:mod:`agents.experiment.run_folder` for the folder layout and ``docs/main_job.md`` for the
-protocol).
+:mod:`agents.experiment.run_folder` for the folder layout and ``docs/reference/evaluation.md`` for
+the protocol).
 
 ``--num-seeds N`` trains seeds ``seed .. seed+N-1`` together (vmapped: one program, one
 compile; every state leaf gets a leading seed axis, all seeds live in one checkpoint). Metrics
@@ -23,7 +23,7 @@ and aggregate over seeds x tasks (stratified bootstrap, envs as strata).
 
 With more than one device the env slots are split over them and params replicated
 (``jax.sharding``, see :mod:`agents.sharding`); ``--coordinator-address``, ``--num-processes``
-and ``--process-id`` join a multi-host job (docs/main_job.md, "Scaling out").
+and ``--process-id`` join a multi-host job (docs/guides/scale_out.md).
 """
 
 from __future__ import annotations

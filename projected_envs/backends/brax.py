@@ -104,7 +104,7 @@ def _fix_brax_fluid() -> None:
 
 
 #: Physics pipeline used when ``backend`` is not given (chosen by measurement on CPU: fastest
-#: to compile and to step, no non-finite states; see docs/environments.md).
+#: to compile and to step, no non-finite states; see docs/reference/environments.md).
 DEFAULT_BACKEND = "spring"
 
 #: Envs whose brax class supports only another pipeline (swimmer: "generalized" only).

@@ -335,7 +335,7 @@ class StayingPointRobot(GoalGymnaxEnv):
     ``observe_last_action=False`` shows gymnax's last-action entries of the observation
     (``obs[3:5]``, the robot's last displacement) as 0, so the observation keeps gymnax's
     layout and normalisation statistics. With them, a memoryless policy can keep moving the
-    way it last moved under any action projection (docs/tasks.md, "Designing point-nav").
+    way it last moved under any action projection (docs/concepts/point_nav.md).
     """
 
     def __init__(self, *args: Any, observe_last_action: bool = True, **kwargs: Any):

@@ -7,7 +7,7 @@ One module per job: :mod:`~projected_envs.evaluation.policy` (the policy protoco
 and its exports), :mod:`~projected_envs.evaluation.report` (:func:`evaluate_policy` and
 :func:`format_table`); every public name is re-exported here.
 
-Protocol (what :func:`evaluate_policy` runs; ``docs/evaluation.md`` has the long form):
+Protocol (what :func:`evaluate_policy` runs; ``docs/reference/evaluation.md`` has the long form):
 
 * **Tasks**: the deterministic bank ``task_set.eval_tasks(per_env)``: ``per_env`` tasks of every
   env of the set, from the evaluation seed space (disjoint from training tasks). The bank does

@@ -53,7 +53,7 @@ class Reference:
 
     @classmethod
     def from_json(cls, row: Mapping[str, Any]) -> Reference:
-        """One entry of the JSON file (see ``docs/evaluation.md``)."""
+        """One entry of the JSON file (see ``docs/reference/evaluation.md``)."""
         computed_for = row.get("computed_for") or {}
         return cls(
             env=str(row["env"]),
@@ -195,7 +195,7 @@ def normalized_scores(
         warnings.warn(
             f"normalised scores are NaN for {len(missing)} env(s) of "
             f"{task_set.name or task_set.envs}:\n  " + "\n  ".join(missing) + "\n"
-            f"Compute references with {REFERENCE_SCRIPT} (see docs/evaluation.md).",
+            f"Compute references with {REFERENCE_SCRIPT} (see docs/reference/evaluation.md).",
             stacklevel=3,
         )
     return scores, table

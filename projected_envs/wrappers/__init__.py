@@ -1,6 +1,6 @@
 """Task wrappers, one module per job: projection, meta_episode, normalize, finite_guard, legacy.
 
-The intended stack, innermost first (see ``docs/tasks.md``)::
+The intended stack, innermost first (see ``docs/reference/wrappers.md``)::
 
     env, _ = projected_envs.make("brax/hopper")
     env = Normalize(env)                          # per-base-env obs standardisation, reward scale

@@ -25,7 +25,8 @@ class LegacyStepAPI(Wrapper):
     ``params=None`` (what such loops pass) is refused by stacks that sample tasks
     (:attr:`projected_envs.core.Environment.samples_task`): give each env its own task from
     ``env.sample_task(key)`` and draw a new one where ``done`` (a task end, under
-    :class:`MetaEpisode`). ``docs/tasks.md`` ("Legacy 5-tuple API") has a tested recipe.
+    :class:`MetaEpisode`). ``docs/reference/wrappers.md`` ("Legacy 5-tuple API") has a tested
+    recipe.
     """
 
     def step(  # type: ignore[override]

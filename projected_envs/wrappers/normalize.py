@@ -28,7 +28,7 @@ _NORMALIZATION_SCRIPT = "scripts/compute_normalization.py"
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class NormalizationStats:
-    """Normalisation statistics of one base env (see ``docs/tasks.md``, "Normalization").
+    """Normalisation statistics of one base env (see ``docs/concepts/scaling.md``).
 
     Attributes:
         obs_mean: float32 ``[obs_size]``, mean of each observation coordinate.
@@ -104,7 +104,7 @@ class Normalize(Wrapper):
     Apply it directly around the base env, under the projections, so that every base env
     enters the projection with O(1) coordinates. The statistics come from
     ``projected_envs/data/normalization.json`` (random-policy rollouts, computed by
-    ``scripts/compute_normalization.py``; method in ``docs/tasks.md``) unless given.
+    ``scripts/compute_normalization.py``; method in ``docs/concepts/scaling.md``) unless given.
     Params and state are the inner env's, unchanged.
 
     Args:
@@ -117,7 +117,7 @@ class Normalize(Wrapper):
             disables clipping.
         reward_scale: multiply rewards by this instead of the stats' per-step
             ``reward_scale``; shipped benchmarks pass their gamma-aware return scale
-            (``TaskSet.return_scales``, docs/tasks.md "Reward scale").
+            (``TaskSet.return_scales``, docs/concepts/scaling.md).
 
     Raises:
         KeyError: no stats shipped for the env (names the script and ``stats=``).

@@ -120,7 +120,7 @@ class ProjectObservation(_OwnParamsWrapper):
     With ``family="identity"`` nothing is random, so the wrapper carries no matrix: its params
     have ``obs_matrix=None`` (``default_params`` and ``sample_task`` alike) and observations are
     zero-padded or truncated without a matmul (:func:`projected_envs.projections.embed`; the
-    same numbers, at a fraction of the cost on small envs: docs/speed.md). Params with a
+    same numbers, at a fraction of the cost on small envs: docs/reference/speed.md). Params with a
     matrix are refused there (another tree structure): to apply your own ``M_o``, use a
     wrapper of a random family and put the matrix in its params.
 

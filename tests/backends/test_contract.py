@@ -32,9 +32,10 @@ SHORT_LIMIT = 3  # max_steps_in_episode of the short-limit rollout
 #: brax / dmc envs whose full (compiled) contract runs by default: a terminating brax env with
 #: an exact health reference (hopper), a brax env that rescales actions itself, a dmc env and
 #: our PointMassHard. Compiling one brax / dmc contract costs 10-30 CPU s on a 2-core machine
-#: (docs/environments.md), so the other brax / dmc envs are marked ``slow`` (``-m slow`` runs
-#: them) and covered by default by tracing their whole contract rollout
-#: (:func:`test_env_contract_traces`). gymnax and probe envs always compile (about 3 s each).
+#: (docs/notebook/2026-11-21-contract-test-compile-time.md), so the other brax / dmc envs are
+#: marked ``slow`` (``-m slow`` runs them) and covered by default by tracing their whole
+#: contract rollout (:func:`test_env_contract_traces`). gymnax and probe envs always compile
+#: (about 3 s each).
 COMPILED_BY_DEFAULT = frozenset(
     {
         "brax/hopper",

@@ -25,7 +25,8 @@ from projected_envs.wrappers import MetaEpisode
 
 HAS_PLAYGROUND = importlib.util.find_spec("mujoco_playground") is not None
 
-#: Every registered env with a task-level random quantity (the audit in docs/environments.md).
+#: Every registered env with a task-level random quantity (the audit in
+#: docs/reference/environments.md).
 GOAL_ENVS = (
     "brax/reacher",
     "dmc/FingerTurnEasy",
