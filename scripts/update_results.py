@@ -321,6 +321,13 @@ def page_block(results: Mapping[str, Any]) -> str:
         for m, w in walls.items():
             if w:
                 lines.append(f"- {_name(m)}: " + ", ".join(_minutes(x) for x in w))
+    kept = {m: e["provenance"] for m, e in results["memories"].items() if "provenance" in e}
+    if kept:  # rows carried over from an earlier measurement (hand-added to the file)
+        lines += ["", "Rows measured at another commit than the one above:", ""]
+        for m, p in kept.items():
+            lines.append(
+                f"- {_name(m)}: commit `{p['commit']}`, {p['date']}, {p['machine']}; {p['note']}."
+            )
     return "\n".join(lines)
 
 

@@ -604,7 +604,10 @@ def final_report(config: TrainConfig, run_dir: Path, state: RunnerState) -> dict
         if has_paths(bench):  # hidden-goal benchmarks: where the agent goes in trials 1..K
             params = seed_params(config, state.train_state.params)[0]
             figure = run_dir / "trajectories.png"
-            print(f"wrote {write_trajectory_figure(bench, params, config.ppo, figure)}")
+            figure = write_trajectory_figure(
+                bench, params, config.ppo, figure, deterministic=config.deterministic_eval
+            )
+            print(f"wrote {figure}")
     if config.extrapolation_trials:
         extrapolation_report(config, run_dir, state, header)
     return evals
