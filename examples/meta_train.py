@@ -73,7 +73,7 @@ from agents.sharding import (
     place,
     runner_shardings,
 )
-from projected_envs import probes_obs  # noqa: F401  (registers the point-nav-obs8-* diagnosis)
+from projected_envs import meta_cartpole, probes_obs  # noqa: F401  (register issue-31 benchmarks)
 from projected_envs.benchmarks import Benchmark, benchmark
 
 PresetName = Literal["cpu", "smoke", "gpu", "dmc-lu2023"]
