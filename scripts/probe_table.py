@@ -9,8 +9,9 @@ benchmark, memory, seed, finished (and the last update reached if not), and from
 per split (id_test, ood_test): the mean return per trial with its 95% CI, the return at each
 trial, the in-context gain (last trial - first) with its CI, and the random policy's mean on
 the same tasks. ``--combine`` merges the finished seeds of each (benchmark, memory) with
-``examples/combine_runs.py`` into ``<root>/combined/<benchmark>-<memory>`` (>= 2 seeds) and adds
-their rows (seed ``"0,1,2"``: stratified bootstrap over seeds x tasks).
+``examples/combine_runs.py`` into ``<combined-dir>/<benchmark>-<memory>-seeds<ids>`` (>= 2 seeds;
+default ``<runs' parent>/combined``) and adds their rows (seed ``"0,1,2"``: bootstrap over seeds
+x tasks, as combine_runs.py does).
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ def _ci(stats: dict[str, Any], index: int | None = None) -> str:
 
 
 def run_folders(paths: Iterable[Path]) -> list[Path]:
-    """The run folders among ``paths`` (folders with a ``config.json``), directories expanded."""
+    """The run folders among ``paths`` (a ``config.json``, or a combination's ``sources.json``),
+    directories expanded one level."""
     out: list[Path] = []
     for path in paths:
-        if (path / "config.json").is_file():
+        if (path / "config.json").is_file() or (path / "sources.json").is_file():
             out.append(path)
         elif path.is_dir():
             out.extend(p.parent for p in sorted(path.glob("*/config.json")))
@@ -48,7 +50,9 @@ def run_folders(paths: Iterable[Path]) -> list[Path]:
 
 def run_info(run: Path) -> dict[str, Any]:
     """Benchmark, memory, seed(s), finished flag and last update of one run folder."""
-    config = json.loads((run / "config.json").read_text())
+    sources = run / "sources.json"  # a combine_runs.py folder: config and seeds of its runs
+    combined = json.loads(sources.read_text()) if sources.is_file() else None
+    config = combined if combined else json.loads((run / "config.json").read_text())
     cfg = config.get("config", config)
     ppo = cfg.get("ppo", {})
     last_update = None
@@ -59,10 +63,7 @@ def run_info(run: Path) -> dict[str, Any]:
             last_update = json.loads(lines[-1]).get("update")
     total = ppo.get("total_timesteps")
     per_update = ppo.get("num_envs", 0) * ppo.get("num_steps", 0)
-    seeds = cfg.get("seeds") or [cfg.get("seed")]
-    sources = run / "sources.json"
-    if sources.is_file():  # a combine_runs.py folder
-        seeds = json.loads(sources.read_text()).get("seeds", seeds)
+    seeds = combined["seeds"] if combined else [cfg.get("seed")]
     return {
         "run": run,
         "benchmark": cfg.get("benchmark"),
@@ -102,7 +103,8 @@ def rows(runs: Sequence[Path]) -> list[str]:
 
 
 def combine(runs: Sequence[Path], root: Path) -> list[Path]:
-    """Merge the finished seeds of each (benchmark, memory) with examples/combine_runs.py."""
+    """Merge the finished seeds of each (benchmark, memory) with examples/combine_runs.py into
+    ``root/<benchmark>-<memory>`` (made once; an existing combination is kept)."""
     groups: dict[tuple[str, str], list[Path]] = {}
     for run in runs:
         info = run_info(run)
@@ -112,7 +114,7 @@ def combine(runs: Sequence[Path], root: Path) -> list[Path]:
     for (bench, memory), members in sorted(groups.items()):
         if len(members) < 2:
             continue
-        out = root / "combined" / f"{bench}-{memory}"
+        out = root / f"{bench}-{memory}-seeds{''.join(run_info(m)['seed'] for m in members)}"
         if not (out / "eval.json").is_file():
             cmd = [sys.executable, str(EXAMPLES / "combine_runs.py"), *map(str, members)]
             subprocess.run([*cmd, "--out-dir", str(out)], check=True)
@@ -125,10 +127,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("paths", nargs="+", type=Path, help="run folders or folders of them")
     parser.add_argument("--combine", action="store_true", help="merge seeds per variant")
+    parser.add_argument(
+        "--combined-dir",
+        type=Path,
+        help="where --combine writes (default: <runs' parent>/combined)",
+    )
     args = parser.parse_args(argv)
-    runs = [r for r in run_folders(args.paths) if r.parent.name != "combined"]
-    if args.combine:
-        runs += combine(runs, args.paths[0] if args.paths[0].is_dir() else Path("."))
+    runs = [r for r in run_folders(args.paths) if not (r / "sources.json").is_file()]
+    if args.combine and runs:
+        root = args.combined_dir or runs[0].parent / "combined"
+        runs += combine(runs, root)
     print("\n".join(rows(runs)))
 
 

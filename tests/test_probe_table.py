@@ -58,3 +58,20 @@ def test_unfinished_run_says_how_far_it_got(tmp_path):
     _run(tmp_path / "fixed-s5-s1", 1, None, update=1200)
     (row,) = probe_table.rows(probe_table.run_folders([tmp_path]))[2:]
     assert "| 1 | no (update 1200 of 3200) |" in row
+
+
+def test_a_combined_folder_reads_its_config_and_seeds_from_sources(tmp_path):
+    run = _run(tmp_path / "one", 0, np.ones((2, 4)))
+    combined = tmp_path / "combined"
+    combined.mkdir()
+    config = json.loads((run / "config.json").read_text())["config"]
+    sources = {"runs": [str(run)], "seeds": [0, 1], "config": config}
+    (combined / "sources.json").write_text(json.dumps(sources))
+    (combined / "eval.json").write_text((run / "eval.json").read_text())
+    info = probe_table.run_info(combined)
+    assert (info["benchmark"], info["memory"], info["seed"]) == (
+        "point-nav-obs8-fixed",
+        "s5",
+        "0,1",
+    )
+    assert info["finished"]
