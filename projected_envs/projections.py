@@ -155,6 +155,31 @@ def identity(key: jax.Array, out_dim: int, in_dim: int) -> jax.Array:
     return jnp.eye(out_dim, in_dim, dtype=jnp.float32)
 
 
+FIXED_PROJECTION_SEED = 0
+"""Seed of the key that :func:`fixed_orthogonal` draws its one matrix (per shape) from."""
+
+
+def fixed_orthogonal(key: jax.Array, out_dim: int, in_dim: int) -> jax.Array:
+    """One random orthogonal matrix per shape, shared by every task (``key`` is ignored).
+
+    ``orthogonal(jax.random.key(FIXED_PROJECTION_SEED), out_dim, in_dim)``: a random rotation
+    that does not change from task to task, for diagnosis (is a random ``M_o`` as such hard to
+    learn, or inferring a new one in context? ``docs/notebook/2026-12-04-obs-probe.md``). Same
+    structure and scaling as :func:`orthogonal`.
+
+    Args:
+        key: unused; kept for the common signature.
+        out_dim: number of rows (output size), a positive int.
+        in_dim: number of columns (input size), a positive int.
+
+    Returns:
+        float32 array ``[out_dim, in_dim]``.
+    """
+    del key
+    _check_dims(out_dim, in_dim, "fixed_orthogonal")
+    return orthogonal(jax.random.key(FIXED_PROJECTION_SEED), out_dim, in_dim)
+
+
 def embed(x: jax.Array, out_dim: int) -> jax.Array:
     """``identity(None, out_dim, len(x)) @ x`` without the matmul: ``x`` zero-padded or truncated.
 
@@ -183,6 +208,7 @@ _FAMILIES: dict[str, ProjectionFn] = {
     "sparse": sparse,
     "signed_permutation": signed_permutation,
     "identity": identity,
+    "fixed_orthogonal": fixed_orthogonal,  # diagnosis: one M for every task
 }
 
 PROJECTION_FAMILIES: tuple[str, ...] = tuple(_FAMILIES)

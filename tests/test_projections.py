@@ -35,13 +35,14 @@ def test_families_are_the_documented_ones():
         "sparse",
         "signed_permutation",
         "identity",
+        "fixed_orthogonal",
     )
 
 
 def _check_structure(family: str, m: np.ndarray, out_dim: int, in_dim: int) -> None:
     """The exact, family-specific structure of one sampled matrix."""
     m64 = m.astype(np.float64)
-    if family == "orthogonal":
+    if family in ("orthogonal", "fixed_orthogonal"):
         if out_dim <= in_dim:  # orthonormal rows
             np.testing.assert_allclose(m64 @ m64.T, np.eye(out_dim), atol=1e-5)
         else:  # orthogonal columns of squared norm out/in, so ||Mx||^2/out == ||x||^2/in

@@ -76,6 +76,7 @@ from agents.sharding import (
     place,
     runner_shardings,
 )
+from projected_envs import meta_cartpole, probes_obs  # noqa: F401  (register their benchmarks)
 from projected_envs.benchmark_registry import Benchmark, benchmark
 
 PresetName = Literal["cpu", "smoke", "gpu", "dmc-lu2023"]
