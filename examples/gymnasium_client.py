@@ -23,21 +23,26 @@ NUM_ENVS, STEPS = 8, 402  # two tasks of 200 steps (+1 NEXT_STEP reset step)
 
 bench = pe.benchmark("point-nav")
 array = "torch" if torch is not None else "numpy"
-envs = RecordEpisodeStatistics(pe.to_gymnasium(bench.train, NUM_ENVS, array=array))
+envs = pe.to_gymnasium(bench.train, NUM_ENVS, array=array)
+if array == "numpy":  # gymnasium's statistics wrapper computes with numpy arrays only
+    envs = RecordEpisodeStatistics(envs)
 obs_size = envs.single_observation_space.shape[0]
 action_size = envs.single_action_space.shape[0]
 weights = np.random.default_rng(0).normal(0, 0.5, (action_size, obs_size)).astype(np.float32)
 
 obs, info = envs.reset(seed=0)
+tasks_ended = 0
 for _ in range(STEPS):
     if torch is not None:
         actions = torch.tanh(obs @ torch.from_numpy(weights).T)
     else:
         actions = np.tanh(obs @ weights.T)
     obs, reward, terminated, truncated, info = envs.step(actions)
-    if "episode" in info:
-        done = np.asarray(info["_episode"])
+    done = np.asarray(terminated) | np.asarray(truncated)  # a task (K trials) ended
+    if done.any():
+        tasks_ended += int(done.sum())
         returns = np.asarray(info["trial_returns"])[done]
-        print(f"tasks ended: {done.sum()}, task returns {np.round(info['episode']['r'][done], 2)}")
-        print(f"  per trial (mean over those tasks): {np.round(returns.mean(0), 3)}")
-print(f"{len(envs.return_queue)} tasks recorded with {array} arrays")
+        print(f"tasks ended: {done.sum()}, per trial (mean): {np.round(returns.mean(0), 3)}")
+        if "episode" in info:  # RecordEpisodeStatistics (numpy): whole-task returns
+            print(f"  task returns {np.round(info['episode']['r'][done], 2)}")
+print(f"{tasks_ended} tasks ended, with {array} arrays")
