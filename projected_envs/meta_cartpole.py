@@ -1,4 +1,4 @@
-"""Meta-CartPole in popjaxrl's shape: a positive control for in-context learning (issue 31, 1a).
+"""Meta-CartPole in popjaxrl's shape: a positive control for in-context learning.
 
 popjaxrl's ``NoisyStatelessMetaCartPole`` (Lu et al. 2023, the meta-CartPole experiment):
 stateless CartPole (only the cart position ``x`` and pole angle ``theta`` are observed, the
@@ -151,7 +151,7 @@ def meta_cartpole() -> Benchmark:
             "observed), continuous push, a random orthogonal 2 -> 4 observation projection "
             "per task, K=16 trials of at most 200 steps, reward 1/200 per step survived. "
             "ood_test: gaussian observation projections. A positive control for in-context "
-            "learning (issue 31)."
+            "learning."
         ),
         gamma=0.99,
     )

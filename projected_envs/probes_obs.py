@@ -1,6 +1,6 @@
 """Diagnosis benchmarks (not shipped headlines): point-nav with its observation projected to O=8.
 
-Issue 31, phase 1b. ``point-nav`` embeds PointRobot's 6-dim observation unprojected in O=8
+``point-nav`` embeds PointRobot's 6-dim observation unprojected in O=8
 (the ``identity`` family: zero-padded). These variants change only the observation family,
 everything else (envs, kwargs, action family, extras, K, seeds, reward scales, gamma) is
 point-nav's:
@@ -60,7 +60,7 @@ def obs_probe(name: str) -> Benchmark:
         id_test=split("id_test"),
         ood_test=split("ood_test"),
         description=(
-            f"Diagnosis variant of point-nav (issue 31, not a shipped headline): observation "
+            f"Diagnosis variant of point-nav (not a shipped headline): observation "
             f"family {family!r} in every split, all else point-nav's."
         ),
     )

@@ -1,4 +1,4 @@
-"""Markdown table of the observation-projection probe runs (issue 31), from their run folders.
+"""Markdown table of the observation-projection probe runs, from their run folders.
 
     python scripts/probe_table.py /work/runs31/*-s5-s* /work/runs31/*-none-s*
     python scripts/probe_table.py /work/runs31 --combine     # also merge seeds per variant

@@ -1,4 +1,4 @@
-"""meta-cartpole (issue 31, 1a): gymnax CartPole-v1 dynamics under a continuous push, the
+"""meta-cartpole: gymnax CartPole-v1 dynamics under a continuous push, the
 stateless observation, and an orthogonal M_o drawn per task and held across its 16 trials."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The observation-projection diagnosis (issue 31): the fixed_orthogonal family and the
+"""The observation-projection diagnosis: the fixed_orthogonal family and the
 point-nav-obs8-* variants, against independent references."""
 
 from __future__ import annotations
