@@ -63,7 +63,7 @@ def test_goal_envs_are_those_of_the_audit():
 
         ids |= {f"dmc/{n}" for n in DMC_GOALS}
         assert ids == set(GOAL_ENVS)
-    docs = pathlib.Path(__file__).parents[2] / "docs" / "environments.md"
+    docs = pathlib.Path(__file__).parents[2] / "docs" / "reference" / "environments.md"
     section = docs.read_text().split("## Task-level randomness", 1)[1].split("\n## ", 1)[0]
     for env_id in GOAL_ENVS:
         assert f"`{env_id}`" in section, f"{env_id} missing from the audit table"
