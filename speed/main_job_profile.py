@@ -99,11 +99,12 @@ def main() -> None:
     params = state.train_state.params
     roll = jax.jit(lambda s: rollout(network, venv, params, s, ppo.num_steps)[1])
     compile_s["rollout"], pieces["rollout"] = timed(lambda: roll(state), args.repeats)
-    update = jax.jit(make_update(ppo, task_set))
+    update_fn = make_update(ppo, task_set)
+    update = jax.jit(update_fn)
     compile_s["update"], pieces["update"] = timed(lambda: update(state), args.repeats)
 
     n = config.updates_per_chunk
-    chunk = jax.jit(lambda s: scan_updates(make_update(ppo, task_set), s, n))
+    chunk = jax.jit(lambda s: scan_updates(update_fn, s, n))
     compile_s["chunk"], pieces["chunk"] = timed(
         lambda: jax.device_get(chunk(state)[1]), max(1, args.repeats // 2)
     )
