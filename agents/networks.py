@@ -27,6 +27,8 @@ from agents.memory import MEMORY_KINDS, make_memory
 
 Hidden = Any  # the memory's hidden state: a pytree whose leaves are [B, ...]
 
+INPUT_NORMS = ("none", "layernorm", "in_context")
+
 
 def _dense(features: int, scale: float, name: str | None = None) -> nn.Dense:
     """A Dense layer with orthogonal(scale) kernel and zero bias (the usual PPO init)."""
@@ -58,6 +60,42 @@ def _check_sizes(owner: str, name: str, sizes: Sequence[int], allow_empty: bool)
         raise ValueError(f"{owner}: {name} must be positive ints, got {name}={tuple(sizes)}")
 
 
+class InContextNormalize(nn.Module):
+    """Standardise each observation by the running statistics of its own task.
+
+    ``(carry, x [T, B, O], resets [T, B]) -> (carry, [T, B, 2 O])``: the output is ``x`` next to
+    ``(x[t] - mean) / sqrt(var + eps)``, where mean and var are per dimension over the
+    observations of the current task up to and including ``t`` (causal; a reset at ``t``
+    restarts them from ``x[t]``, so a task's first observation standardises to 0 and the raw
+    half still carries it). No parameters. The carry is ``(count [B], sum [B, O], sum of
+    squares [B, O])``; ``initialize_carry(batch_size, obs_size)`` gives zeros.
+    """
+
+    eps: float = 1e-2
+
+    @staticmethod
+    def initialize_carry(batch_size: int, obs_size: int) -> tuple[jax.Array, ...]:
+        """Zero statistics for ``batch_size`` sequences of ``obs_size``-dim observations."""
+        zeros = jnp.zeros((batch_size, obs_size), jnp.float32)
+        return (jnp.zeros((batch_size,), jnp.float32), zeros, zeros)
+
+    def __call__(
+        self, carry: tuple[jax.Array, ...], x: jax.Array, resets: jax.Array
+    ) -> tuple[tuple[jax.Array, ...], jax.Array]:
+        def step(stats: tuple[jax.Array, ...], inputs: tuple[jax.Array, jax.Array]):
+            x_t, reset_t = inputs
+            keep = 1.0 - reset_t.astype(jnp.float32)
+            count, total, squares = stats
+            keep_obs = keep[:, None]
+            stats = (count * keep + 1.0, total * keep_obs + x_t, squares * keep_obs + x_t * x_t)
+            return stats, stats
+
+        carry, (count, total, squares) = jax.lax.scan(step, carry, (x, resets))
+        mean = total / count[..., None]
+        var = jnp.maximum(squares / count[..., None] - mean * mean, 0.0)
+        return carry, jnp.concatenate([x, (x - mean) / jnp.sqrt(var + self.eps)], axis=-1)
+
+
 class ActorCritic(nn.Module):
     """Encoder -> memory -> Gaussian policy head (state-independent log-std) + value head.
 
@@ -84,6 +122,10 @@ class ActorCritic(nn.Module):
             ``(actor hidden, critic hidden)``. The value loss then shapes only the critic's
             memory: on `point-nav` a shared S5 learns features for the value (such as how far
             into the task it is) that the policy also reads (docs/concepts/point_nav.md).
+        input_norm: what the encoder reads: ``"none"`` (the observation), ``"layernorm"`` (a
+            LayerNorm of it) or ``"in_context"`` (the observation next to its standardisation
+            by the current task's running statistics, :class:`InContextNormalize`; needs
+            ``obs_size``; the hidden state is then ``(statistics, memory hidden)``).
     """
 
     action_dim: int
@@ -94,6 +136,7 @@ class ActorCritic(nn.Module):
     init_log_std: float = 0.0
     obs_size: int | None = None
     separate_critic: bool = False
+    input_norm: str = "none"
 
     def __post_init__(self) -> None:
         if not isinstance(self.action_dim, int | np.integer) or self.action_dim <= 0:
@@ -102,6 +145,15 @@ class ActorCritic(nn.Module):
             )
         if self.memory not in MEMORY_KINDS:
             raise ValueError(f"ActorCritic: unknown memory {self.memory!r}; valid: {MEMORY_KINDS}")
+        if self.input_norm not in INPUT_NORMS:
+            raise ValueError(
+                f"ActorCritic: unknown input_norm {self.input_norm!r}; valid: {INPUT_NORMS}"
+            )
+        if self.input_norm == "in_context" and self.obs_size is None:
+            raise ValueError(
+                "ActorCritic: input_norm='in_context' keeps per-task statistics in the hidden "
+                "state, whose size is the observation's: set obs_size"
+            )
         _check_sizes("ActorCritic", "encoder_sizes", self.encoder_sizes, allow_empty=False)
         _check_sizes("ActorCritic", "head_sizes", self.head_sizes, allow_empty=True)
         width_key = "d_model" if self.memory == "s5" else "hidden_size"
@@ -130,7 +182,11 @@ class ActorCritic(nn.Module):
     def initialize_carry(self, batch_size: int) -> Hidden:
         """Zero hidden state for ``batch_size`` sequences (leaves ``[batch_size, ...]``)."""
         hidden = self.make_memory_module().initialize_carry(batch_size)
-        return (hidden, hidden) if self.separate_critic else hidden
+        hidden = (hidden, hidden) if self.separate_critic else hidden
+        if self.input_norm == "in_context":
+            assert self.obs_size is not None  # checked in __post_init__
+            return (InContextNormalize.initialize_carry(batch_size, self.obs_size), hidden)
+        return hidden
 
     def _check_inputs(self, obs: jax.Array, resets: jax.Array) -> None:
         if obs.ndim != 3:
@@ -165,6 +221,11 @@ class ActorCritic(nn.Module):
         """
         self._check_inputs(obs, resets)
         obs = obs.astype(jnp.float32)
+        if self.input_norm == "in_context":
+            stats, hidden = hidden
+            stats, obs = InContextNormalize(name="input_norm")(stats, obs, resets)
+        elif self.input_norm == "layernorm":
+            obs = nn.LayerNorm(name="input_norm")(obs)
         actor_hidden, critic_hidden = hidden if self.separate_critic else (hidden, None)
         x = MLP(self.encoder_sizes, name="encoder")(obs)  # [T, B, d_model]
         actor_hidden, y = self.make_memory_module(name="memory")(actor_hidden, x, resets)
@@ -180,6 +241,8 @@ class ActorCritic(nn.Module):
             hidden = (actor_hidden, critic_hidden)
         else:
             hidden = actor_hidden
+        if self.input_norm == "in_context":
+            hidden = (stats, hidden)
         critic = MLP(self.head_sizes, name="critic")(y)
         value = _dense(1, 1.0, name="value")(critic)[..., 0]  # [T, B]
         return hidden, mean, log_std, value

@@ -87,6 +87,9 @@ class PPOConfig:
     head_sizes: tuple[int, ...] = (128, 128)  # hidden widths of the policy and value heads
     init_log_std: float = 0.0  # initial log-std of the Gaussian policy
     separate_critic: bool = False  # the value head gets its own encoder and memory
+    # what the encoder reads: "none" (the observation), "layernorm", or "in_context" (the
+    # observation and its standardisation by the current task's running statistics)
+    input_norm: str = "none"
 
     def __post_init__(self) -> None:
         _check_ints(self)
@@ -109,7 +112,7 @@ class PPOConfig:
         object.__setattr__(self, "encoder_sizes", tuple(self.encoder_sizes))
         object.__setattr__(self, "head_sizes", tuple(self.head_sizes))
         object.__setattr__(self, "memory_kwargs", tuple(tuple(p) for p in self.memory_kwargs))
-        make_network(self, action_size=1)  # validates the network fields
+        make_network(self, action_size=1, obs_size=1)  # validates the network fields
 
     @property
     def steps_per_update(self) -> int:
@@ -179,6 +182,7 @@ def make_network(config: PPOConfig, action_size: int, obs_size: int | None = Non
         init_log_std=config.init_log_std,
         obs_size=obs_size,
         separate_critic=config.separate_critic,
+        input_norm=config.input_norm,
     )
 
 

@@ -140,3 +140,48 @@ def test_separate_critic_is_two_shared_networks_one_per_head(memory):
         assert all(float(jnp.abs(g).max()) == 0 for g in jax.tree.leaves(grads[name])), name
     for name in ("critic_encoder", "critic_memory"):
         assert any(float(jnp.abs(g).max()) > 0 for g in jax.tree.leaves(grads[name])), name
+
+
+def test_in_context_normalize_matches_a_python_loop_over_each_task():
+    from agents.networks import InContextNormalize
+
+    rng = np.random.default_rng(0)
+    steps, batch, size = 7, 3, 4
+    x = (rng.normal(size=(steps, batch, size)) * 3 + 1).astype(np.float32)
+    resets = np.zeros((steps, batch), bool)
+    resets[0], resets[3, 1], resets[5, 2] = True, True, True
+    carry = InContextNormalize.initialize_carry(batch, size)
+    _, y = InContextNormalize().apply({}, carry, jnp.asarray(x), jnp.asarray(resets))
+    expected = np.zeros_like(x)
+    for b in range(batch):
+        seen: list[np.ndarray] = []
+        for t in range(steps):
+            seen = [] if resets[t, b] else seen
+            seen.append(x[t, b])
+            task = np.stack(seen)
+            expected[t, b] = (x[t, b] - task.mean(0)) / np.sqrt(task.var(0) + 1e-2)
+    np.testing.assert_array_equal(np.asarray(y[..., :size]), x)  # the raw half
+    np.testing.assert_allclose(np.asarray(y[..., size:]), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("input_norm", ["in_context", "layernorm"])
+def test_input_norm_step_by_step_equals_one_sequence_call(input_norm):
+    net = _small("s5", obs_size=5, input_norm=input_norm, separate_critic=True)
+    params, hidden = _init(net, batch=2)
+    obs = jax.random.normal(jax.random.key(1), (6, 2, 5)) * 2 + 1
+    resets = jnp.zeros((6, 2), bool).at[0].set(True).at[3, 1].set(True)
+    _, mean, _, value = net.apply(params, hidden, obs, resets)
+    means, values = [], []
+    for t in range(6):
+        hidden, m, _, v = net.apply(params, hidden, obs[t : t + 1], resets[t : t + 1])
+        means.append(m)
+        values.append(v)
+    np.testing.assert_allclose(np.concatenate(means), mean, atol=1e-5)
+    np.testing.assert_allclose(np.concatenate(values), value, atol=1e-5)
+
+
+def test_input_norm_errors_name_the_fix():
+    with pytest.raises(ValueError, match="unknown input_norm 'batch'"):
+        _small("none", input_norm="batch")
+    with pytest.raises(ValueError, match="set obs_size"):
+        _small("none", input_norm="in_context")
