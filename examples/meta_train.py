@@ -1,6 +1,6 @@
 """Meta-train an in-context RL agent (PPO + resettable S5 by default) on a benchmark, then evaluate.
 
-    python examples/meta_train.py                       # cpu preset: point-nav, 7-8 min, 2 cores
+    python examples/meta_train.py                       # cpu preset: point-nav, 4-5 min, 2 cores
     python examples/meta_train.py --preset smoke        # every artifact in under 3 minutes
     python examples/meta_train.py --preset gpu --memory gru
     python examples/meta_train.py --resume runs/<run>   # continue from the newest checkpoint

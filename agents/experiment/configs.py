@@ -7,7 +7,7 @@ and with every checkpoint; ``--resume`` refuses a checkpoint whose ``TrainConfig
 Presets (``--preset``):
 
 * ``cpu`` (default): benchmark ``point-nav`` with a small S5 agent whose value head has its
-  own memory, 13.1 M env steps (2 epochs per rollout) at the design discount 0.995; 7-8
+  own memory, 13.1 M env steps (2 epochs per rollout) at the design discount 0.995; 4-5
   minutes on a 2-core CPU including compilation and evaluation (measured numbers in
   docs/results.md). The agent learns in context there: its return rises from the first
   trial of a task to the last.

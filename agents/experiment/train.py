@@ -2,7 +2,7 @@
 
 The main job behind ``examples/meta_train.py`` (its command line is :func:`main`)::
 
-    python examples/meta_train.py                       # cpu preset: point-nav, 10-12 min, 2 cores
+    python examples/meta_train.py                       # cpu preset: point-nav, 4-5 min, 2 cores
     python examples/meta_train.py --preset smoke        # every artifact in under 3 minutes
     python examples/meta_train.py --preset gpu --memory gru
     python examples/meta_train.py --resume runs/<run>   # continue from the newest checkpoint
