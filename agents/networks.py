@@ -126,6 +126,12 @@ class ActorCritic(nn.Module):
             LayerNorm of it) or ``"in_context"`` (the observation next to its standardisation
             by the current task's running statistics, :class:`InContextNormalize`; needs
             ``obs_size``; the hidden state is then ``(statistics, memory hidden)``).
+        aux_dim: size of an auxiliary prediction head (0: none). Called with ``aux_action``
+            ``[T, B, A]``, the network also maps the actor memory's output at ``t`` and the
+            action taken at ``t`` to a ``[T, B, aux_dim]`` prediction, put in the ``"aux"``
+            collection as ``"prediction"`` (``apply(..., mutable=["aux"])``; what PPO's
+            ``aux_loss`` trains it on: :func:`agents.ppo.ppo_loss`). The policy and value never
+            read it, and a call without ``aux_action`` skips it (its params are then unused).
     """
 
     action_dim: int
@@ -137,6 +143,7 @@ class ActorCritic(nn.Module):
     obs_size: int | None = None
     separate_critic: bool = False
     input_norm: str = "none"
+    aux_dim: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.action_dim, int | np.integer) or self.action_dim <= 0:
@@ -154,6 +161,9 @@ class ActorCritic(nn.Module):
                 "ActorCritic: input_norm='in_context' keeps per-task statistics in the hidden "
                 "state, whose size is the observation's: set obs_size"
             )
+        aux_dim = self.aux_dim
+        if isinstance(aux_dim, bool) or not isinstance(aux_dim, int | np.integer) or aux_dim < 0:
+            raise ValueError(f"ActorCritic: aux_dim must be an int >= 0, got {aux_dim!r}")
         _check_sizes("ActorCritic", "encoder_sizes", self.encoder_sizes, allow_empty=False)
         _check_sizes("ActorCritic", "head_sizes", self.head_sizes, allow_empty=True)
         width_key = "d_model" if self.memory == "s5" else "hidden_size"
@@ -207,7 +217,7 @@ class ActorCritic(nn.Module):
 
     @nn.compact
     def __call__(
-        self, hidden: Hidden, obs: jax.Array, resets: jax.Array
+        self, hidden: Hidden, obs: jax.Array, resets: jax.Array, aux_action: jax.Array | None = None
     ) -> tuple[Hidden, jax.Array, jax.Array, jax.Array]:
         """Run the network over a sequence.
 
@@ -215,6 +225,8 @@ class ActorCritic(nn.Module):
             hidden: memory state before ``obs[0]`` (from ``initialize_carry`` or a previous call).
             obs: float32 [T, B, O] observations.
             resets: bool [T, B], True where ``obs[t]`` starts a new task.
+            aux_action: float32 [T, B, A], the actions taken at each step: also run the
+                auxiliary head (needs ``aux_dim > 0``; see the class docstring).
 
         Returns:
             ``(hidden after obs[-1], mean [T, B, A], log_std [A], value [T, B])``.
@@ -229,6 +241,8 @@ class ActorCritic(nn.Module):
         actor_hidden, critic_hidden = hidden if self.separate_critic else (hidden, None)
         x = MLP(self.encoder_sizes, name="encoder")(obs)  # [T, B, d_model]
         actor_hidden, y = self.make_memory_module(name="memory")(actor_hidden, x, resets)
+        if aux_action is not None:
+            self._aux_head(y, aux_action)
         actor = MLP(self.head_sizes, name="actor")(y)
         mean = _dense(self.action_dim, 0.01, name="mean")(actor)  # [T, B, A]
         log_std = self.param(
@@ -246,3 +260,19 @@ class ActorCritic(nn.Module):
         critic = MLP(self.head_sizes, name="critic")(y)
         value = _dense(1, 1.0, name="value")(critic)[..., 0]  # [T, B]
         return hidden, mean, log_std, value
+
+    def _aux_head(self, y: jax.Array, aux_action: jax.Array) -> None:
+        """Sow the auxiliary prediction from the memory output ``y`` and the action taken."""
+        if self.aux_dim == 0:
+            raise ValueError(
+                "ActorCritic: aux_action was passed but the network has no auxiliary head; "
+                "build it with aux_dim > 0 (PPOConfig.aux_loss does)"
+            )
+        if tuple(aux_action.shape) != (*y.shape[:2], self.action_dim):
+            raise ValueError(
+                f"ActorCritic: aux_action must have shape [T, B, A] = "
+                f"{(*y.shape[:2], self.action_dim)}, got {tuple(aux_action.shape)}"
+            )
+        x = jnp.concatenate([y, aux_action.astype(y.dtype)], axis=-1)
+        x = MLP(self.head_sizes, name="aux_head")(x)
+        self.sow("aux", "prediction", _dense(self.aux_dim, 1.0, name="aux_out")(x))

@@ -46,8 +46,10 @@ from agents.memory import MEMORY_KINDS
 from agents.networks import ActorCritic, Hidden
 from projected_envs.tasks import TaskSet
 from projected_envs.vec import VecEnv
+from projected_envs.wrappers.projection import ProjectObservation
 
 Metrics = dict[str, jax.Array]
+AUX_LOSSES = ("none", "unprojected_next_obs")  # PPOConfig.aux_loss
 
 
 # ------------------------------------------------------------------------------------ config
@@ -90,6 +92,12 @@ class PPOConfig:
     # what the encoder reads: "none" (the observation), "layernorm", or "in_context" (the
     # observation and its standardisation by the current task's running statistics)
     input_norm: str = "none"
+    # auxiliary loss (training only): "none", or "unprojected_next_obs": a head on the actor's
+    # memory output and the action taken predicts the observation the step produced *before*
+    # the task's observation projection (ProjectObservation's info["unprojected_obs"]); the
+    # policy never sees that target, only the gradient of this loss shapes its memory
+    aux_loss: str = "none"
+    aux_coef: float = 1.0  # weight of the auxiliary loss
 
     def __post_init__(self) -> None:
         _check_ints(self)
@@ -109,6 +117,8 @@ class PPOConfig:
             )
         if self.memory not in MEMORY_KINDS:
             raise ValueError(f"PPOConfig: unknown memory {self.memory!r}; valid: {MEMORY_KINDS}")
+        if self.aux_loss not in AUX_LOSSES:
+            raise ValueError(f"PPOConfig: unknown aux_loss {self.aux_loss!r}; valid: {AUX_LOSSES}")
         object.__setattr__(self, "encoder_sizes", tuple(self.encoder_sizes))
         object.__setattr__(self, "head_sizes", tuple(self.head_sizes))
         object.__setattr__(self, "memory_kwargs", tuple(tuple(p) for p in self.memory_kwargs))
@@ -157,6 +167,7 @@ def _check_floats(config: PPOConfig) -> None:
         "clip_eps": config.clip_eps > 0,
         "ent_coef": config.ent_coef >= 0,
         "vf_coef": config.vf_coef >= 0,
+        "aux_coef": config.aux_coef >= 0,
         "max_grad_norm": config.max_grad_norm > 0,
         "init_log_std": math.isfinite(config.init_log_std),
     }
@@ -167,8 +178,14 @@ def _check_floats(config: PPOConfig) -> None:
             raise ValueError(f"PPOConfig: {name} must be {want}, got {getattr(config, name)!r}")
 
 
-def make_network(config: PPOConfig, action_size: int, obs_size: int | None = None) -> ActorCritic:
-    """The :class:`~agents.networks.ActorCritic` described by ``config``."""
+def make_network(
+    config: PPOConfig, action_size: int, obs_size: int | None = None, aux_dim: int = 0
+) -> ActorCritic:
+    """The :class:`~agents.networks.ActorCritic` described by ``config``.
+
+    ``aux_dim``: the size of the auxiliary head's target (the task set's ``obs_dim`` when
+    ``config.aux_loss`` is set, see :func:`make_init`; 0 without one).
+    """
     kwargs = config.memory_kwargs
     if config.memory == "s5":
         kwargs = (("state_size", config.s5_state_size), ("num_layers", config.s5_num_layers))
@@ -183,6 +200,7 @@ def make_network(config: PPOConfig, action_size: int, obs_size: int | None = Non
         obs_size=obs_size,
         separate_critic=config.separate_critic,
         input_norm=config.input_norm,
+        aux_dim=aux_dim,
     )
 
 
@@ -211,6 +229,9 @@ class Transition(NamedTuple):
     terminated: jax.Array  # bool [B]: the task ended for real (no bootstrap)
     truncated: jax.Array  # bool [B]: the task hit a time limit (bootstrap final_value)
     final_value: jax.Array  # float32 [B]: V(final observation) where truncated, else 0
+    # float32 [B, D]: the auxiliary target of the step (info["unprojected_obs"]), None without
+    # an auxiliary head
+    aux_target: jax.Array | None = None
 
 
 class RunnerState(NamedTuple):
@@ -281,6 +302,19 @@ def _task_stats(done: jax.Array, task_return: jax.Array, info: dict[str, Any]) -
     return stats
 
 
+def _aux_target(info: dict[str, Any], aux_dim: int) -> jax.Array:
+    """``info["unprojected_obs"]`` ``[B, aux_dim]``, or a clear error where the env lacks it."""
+    target = info.get("unprojected_obs")
+    if target is None or target.shape[-1] != aux_dim:
+        found = None if target is None else tuple(target.shape)
+        raise ValueError(
+            f"PPO aux_loss: the VecEnv's info needs 'unprojected_obs' of shape [B, {aux_dim}] "
+            f"(every task set's stack reports it from ProjectObservation), found {found}; "
+            "use a TaskSet-built VecEnv or set aux_loss='none'"
+        )
+    return target
+
+
 def rollout(
     network: ActorCritic,
     venv: VecEnv,
@@ -313,8 +347,11 @@ def rollout(
             final_value = jnp.zeros_like(value)
         done = jnp.logical_or(term, trunc)
         task_return = rs.task_return + reward
+        aux_target = None
+        if network.aux_dim > 0:
+            aux_target = _aux_target(info, network.aux_dim)
         transition = Transition(
-            rs.obs, rs.done, action, log_prob, value, reward, term, trunc, final_value
+            rs.obs, rs.done, action, log_prob, value, reward, term, trunc, final_value, aux_target
         )
         stats = _task_stats(done, task_return, info)
         rs = rs._replace(
@@ -384,13 +421,34 @@ def ppo_loss(
         value_loss  = 0.5 mean(max((V - target)^2, (V_old + clip(V - V_old, -eps, eps) - target)^2))
                       (0.5 mean((V - target)^2) without clip_value)
         loss        = policy_loss + vf_coef value_loss - ent_coef entropy
+                      (+ aux_coef aux_loss with an aux_loss)
+
+    ``aux_loss`` (``config.aux_loss="unprojected_next_obs"``): the mean squared error, over
+    steps and target entries, of the network's auxiliary head (the actor memory's output at
+    ``t`` and the action sent to the env at ``t``, clipped to [-1, 1]) against
+    ``transitions.aux_target[t]``, the unprojected observation step ``t`` produced.
 
     Returns:
-        ``(loss, {"policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"})``;
-        ``approx_kl = mean((r - 1) - log r)``, ``clip_fraction = mean(|r - 1| > eps)``.
+        ``(loss, {"policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"})``
+        (plus ``"aux_loss"`` with an aux_loss); ``approx_kl = mean((r - 1) - log r)``,
+        ``clip_fraction = mean(|r - 1| > eps)``.
     """
     tr, eps = batch.transitions, config.clip_eps
-    _, mean, log_std, value = network.apply(params, batch.hidden, tr.obs, tr.reset)
+    aux_metrics: Metrics = {}
+    if config.aux_loss == "none":
+        _, mean, log_std, value = network.apply(params, batch.hidden, tr.obs, tr.reset)
+    else:
+        if tr.aux_target is None:
+            raise ValueError(
+                f"ppo_loss: aux_loss={config.aux_loss!r} needs transitions with aux_target "
+                "(a rollout of a network built with aux_dim > 0, as make_update does)"
+            )
+        taken = jnp.clip(tr.action, -1.0, 1.0)
+        (_, mean, log_std, value), extra = network.apply(
+            params, batch.hidden, tr.obs, tr.reset, aux_action=taken, mutable=["aux"]
+        )
+        (prediction,) = extra["aux"]["prediction"]
+        aux_metrics["aux_loss"] = jnp.mean((prediction - tr.aux_target) ** 2)
     log_ratio = gaussian_log_prob(tr.action, mean, log_std) - tr.log_prob
     ratio = jnp.exp(log_ratio)
     adv = batch.advantages
@@ -404,7 +462,10 @@ def ppo_loss(
     value_loss = 0.5 * jnp.mean(value_err)
     entropy = gaussian_entropy(log_std)
     loss = policy_loss + config.vf_coef * value_loss - config.ent_coef * entropy
+    if aux_metrics:
+        loss = loss + config.aux_coef * aux_metrics["aux_loss"]
     return loss, {
+        **aux_metrics,
         "policy_loss": policy_loss,
         "value_loss": value_loss,
         "entropy": entropy,
@@ -469,7 +530,27 @@ def _setup(config: PPOConfig, task_set: TaskSet) -> tuple[VecEnv, ActorCritic]:
     if not isinstance(config, PPOConfig):
         raise TypeError(f"expected a PPOConfig, got {type(config).__name__}")
     venv = VecEnv(task_set, config.num_envs)
-    return venv, make_network(config, venv.action_size, venv.obs_size)
+    aux_dim = 0
+    if config.aux_loss != "none":
+        _check_aux_targets(task_set, config.aux_loss)
+        aux_dim = task_set.obs_dim
+    return venv, make_network(config, venv.action_size, venv.obs_size, aux_dim)
+
+
+def _check_aux_targets(task_set: TaskSet, aux_loss: str) -> None:
+    """The unprojected observation must fit in ``obs_dim`` (it is zero-padded, never cut)."""
+    for index, env_id in enumerate(task_set.envs):
+        env = task_set.make_env(index)
+        while not isinstance(env, ProjectObservation):
+            env = env.env  # every task set's stack has one (projected_envs.tasks)
+        size = int(env.in_dim)
+        if size > task_set.obs_dim:
+            raise ValueError(
+                f"PPOConfig.aux_loss={aux_loss!r}: {env_id}'s observation has {size} entries, "
+                f"more than the task set's obs_dim={task_set.obs_dim}, so ProjectObservation "
+                "reports it cut; use aux_loss='none' or a task set with obs_dim >= every base "
+                "env's observation size"
+            )
 
 
 def make_init(config: PPOConfig, task_set: TaskSet) -> Callable[[jax.Array], RunnerState]:
@@ -485,7 +566,11 @@ def make_init(config: PPOConfig, task_set: TaskSet) -> Callable[[jax.Array], Run
         obs, env_state = venv.reset(k_env)
         hidden = network.initialize_carry(venv.num_envs)
         done = jnp.ones((venv.num_envs,), bool)
-        params = network.init(k_params, hidden, obs[None], done[None])
+        aux_action = None
+        if network.aux_dim > 0:  # create the auxiliary head's params too
+            aux_action = jnp.zeros((1, venv.num_envs, venv.action_size), jnp.float32)
+        params = network.init(k_params, hidden, obs[None], done[None], aux_action)
+        params = {k: v for k, v in params.items() if k != "aux"}  # the sown prediction
         train_state = TrainState.create(apply_fn=network.apply, params=params, tx=tx)
         task_return = jnp.zeros((venv.num_envs,), jnp.float32)
         return RunnerState(

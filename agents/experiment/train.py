@@ -309,6 +309,8 @@ def chunk_row(metrics: dict[str, Any], num_trials: int) -> dict[str, Any]:
         row["rollout/nonfinite"] = float(np.sum(m["nonfinite"]))
     for name in ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
         row[f"loss/{name}" if name != "loss" else "loss/total"] = float(np.mean(m[name]))
+    if "aux_loss" in m:  # PPOConfig.aux_loss
+        row["loss/aux_loss"] = float(np.mean(m["aux_loss"]))
     row["grad_norm"] = float(np.mean(m["grad_norm"]))
     return jsonable(row)
 

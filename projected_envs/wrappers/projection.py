@@ -117,6 +117,12 @@ class ProjectObservation(_OwnParamsWrapper):
     default params is deterministic and, for ``dim`` equal to the inner obs size, reproduces the
     inner observations bitwise. The state is the inner env's state, unchanged.
 
+    ``transition`` adds ``info["unprojected_obs"]`` (float32 ``[dim]``): the inner observation
+    the step produced, before the projection, zero-padded to ``dim`` (or cut to its first
+    ``dim`` entries where the inner observation is larger). It is there for trainers that
+    know the task (an auxiliary loss, ``PPOConfig.aux_loss``), never for a policy: a policy
+    that reads it is no longer evaluated on the projected task.
+
     With ``family="identity"`` nothing is random, so the wrapper carries no matrix: its params
     have ``obs_matrix=None`` (``default_params`` and ``sample_task`` alike) and observations are
     zero-padded or truncated without a matmul (:func:`projected_envs.projections.embed`; the
@@ -176,6 +182,7 @@ class ProjectObservation(_OwnParamsWrapper):
         obs, state, reward, terminated, truncated, info = self.env.transition(
             key, state, action, params.inner
         )
+        info = {**info, "unprojected_obs": embed(obs, self.dim)}
         return self._project(obs, params), state, reward, terminated, truncated, info
 
     def observation_space(self, params: Any = None) -> spaces.Box:

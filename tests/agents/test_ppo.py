@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import re
@@ -11,6 +12,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from agents.ppo import (
@@ -314,6 +316,8 @@ def test_rollout_bootstraps_truncation_with_value_of_final_observation():
         (dict(num_envs=2.5), "num_envs must be a positive int"),
         (dict(encoder_sizes=()), "encoder_sizes must have at least one width"),
         (dict(memory_kwargs=(("d_model", 32),)), "memory_kwargs sets d_model"),
+        (dict(aux_loss="next_obs"), "unknown aux_loss 'next_obs'"),
+        (dict(aux_coef=-1.0), "aux_coef must be >= 0"),
     ],
 )
 def test_config_rejects_bad_values_naming_them(kwargs, message):
@@ -387,3 +391,79 @@ def test_ppo_metrics_count_nonfinite_events():
     assert float(stats["nonfinite"]) == 2.0
     assert float(_task_metrics(stats)["nonfinite"]) == 2.0
     assert "nonfinite" not in _task_stats(done, jnp.zeros(3), {})  # envs without the guard
+
+
+# ----------------------------------------------------------------------------- auxiliary loss
+def _aux_task_set(obs_dim: int) -> TaskSet:
+    # CueRecall (obs [cue, query]) under a fresh gaussian M_o per task, 2 trials of 3 steps.
+    return TaskSet(
+        envs=("probe/CueRecall",),
+        obs_dim=obs_dim,
+        action_dim=1,
+        num_trials=2,
+        normalize=False,
+        obs_family="gaussian",
+        action_family="identity",
+        obs_extras=("trial_done",),
+        env_kwargs=(("probe/CueRecall", (("delay", 1),)),),
+    )
+
+
+def test_aux_loss_trains_a_head_on_the_unprojected_next_observation():
+    task_set = _aux_task_set(obs_dim=3)
+    config = PPOConfig(**TINY, aux_loss="unprojected_next_obs", aux_coef=0.5)
+    venv = VecEnv(task_set, config.num_envs)
+    network = make_network(config, venv.action_size, venv.obs_size, aux_dim=3)
+    state = jax.jit(make_init(config, task_set))(jax.random.key(0))
+    params = state.train_state.params
+    assert "aux_head" in params["params"] and "aux" not in params  # no sown values kept
+    state2, tr, _ = jax.jit(lambda s: rollout(network, venv, params, s, config.num_steps))(state)
+    # The target of step t is the CueRecall observation it produced, padded to O = 3: where no
+    # trial ended at t, the next stored observation is M_o times it (M_o is the task's, found
+    # by least squares over that task's steps: CueRecall's obs spans 2 dims, so solve per slot).
+    target, next_obs = np.asarray(tr.aux_target), np.asarray(tr.obs[1:, :, :3])
+    assert target.shape == (config.num_steps, config.num_envs, 3)
+    np.testing.assert_array_equal(target[..., 2], 0.0)  # the padding
+    trial_flag = np.asarray(tr.obs[1:, :, 3])  # the next obs starts a new trial
+    keep = (trial_flag == 0) & ~np.asarray(tr.reset[1:])
+    for b in range(config.num_envs):
+        t = np.flatnonzero(keep[:, b])
+        m_o, *_ = np.linalg.lstsq(target[t, b, :2], next_obs[t, b], rcond=None)  # [2, 3]
+        np.testing.assert_allclose(target[t, b, :2] @ m_o, next_obs[t, b], atol=1e-5)
+    # ppo_loss = the plain loss (from the same params) + aux_coef * MSE of the sown prediction.
+    batch = Batch(tr, jnp.ones(tr.reward.shape), jnp.zeros(tr.reward.shape), state.hidden)
+    loss, metrics = ppo_loss(params, network, batch, config)
+    plain, _ = ppo_loss(params, network, batch, dataclasses.replace(config, aux_loss="none"))
+    _, sown = network.apply(
+        params, state.hidden, tr.obs, tr.reset, jnp.clip(tr.action, -1, 1), mutable=["aux"]
+    )
+    mse = np.mean((np.asarray(sown["aux"]["prediction"][0]) - target) ** 2)
+    assert float(metrics["aux_loss"]) == pytest.approx(mse, rel=1e-5)
+    assert float(loss) == pytest.approx(float(plain) + 0.5 * mse, rel=1e-5)
+    # The auxiliary gradient reaches the memory (what the loss is for), not the policy head.
+    grads = jax.grad(
+        lambda p: (
+            ppo_loss(p, network, batch, config)[0]
+            - ppo_loss(p, network, batch, dataclasses.replace(config, aux_loss="none"))[0]
+        )
+    )(params)
+    assert float(optax.global_norm(grads["params"]["memory"])) > 0
+    assert float(optax.global_norm(grads["params"]["mean"])) == 0
+    # One update runs with the head and logs the loss.
+    _, update_metrics = jax.jit(make_update(config, task_set))(state2)
+    assert np.isfinite(float(update_metrics["aux_loss"]))
+
+
+def test_aux_loss_refuses_a_task_set_whose_observation_does_not_fit_naming_the_fix():
+    config = PPOConfig(**TINY, aux_loss="unprojected_next_obs")
+    with pytest.raises(ValueError, match="observation has 2 entries, more than the task set's"):
+        make_init(config, _aux_task_set(obs_dim=1))
+
+
+def test_aux_action_without_an_aux_head_raises_naming_the_fix():
+    network = make_network(PPOConfig(**TINY), action_size=1, obs_size=2)
+    obs, resets = jnp.zeros((2, 3, 2)), jnp.zeros((2, 3), bool)
+    hidden = network.initialize_carry(3)
+    params = network.init(jax.random.key(0), hidden, obs, resets)
+    with pytest.raises(ValueError, match="build it with aux_dim > 0"):
+        network.apply(params, hidden, obs, resets, jnp.zeros((2, 3, 1)))

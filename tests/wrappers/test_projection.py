@@ -175,3 +175,24 @@ def test_numpy_int_dims_work_everywhere():
     assert ProjectObservation(FAKE, dim=np.int64(3)).sample_task(
         jax.random.key(0)
     ).obs_matrix.shape == (3, 3)
+
+
+@pytest.mark.parametrize("dim", [5, 2])  # pad / cut
+def test_info_reports_the_unprojected_observation_of_each_step(dim):
+    # info["unprojected_obs"] is the inner env's observation of the step (before the episode's
+    # auto-reset), padded or cut to dim; the returned observation is M_o times it.
+    env = ProjectObservation(FAKE, dim=dim, family="gaussian")
+    params = env.sample_task(jax.random.key(3))
+    actions = jnp.asarray(np.random.default_rng(1).uniform(-1, 1, (30, 2)), jnp.float32)
+    key = jax.random.key(4)
+    _, _, _, terminated, truncated, info = rollout(env, params, key, actions)
+    _, _, _, _, _, raw_info = rollout(FAKE, params.inner, key, actions)
+    raw = np.asarray(raw_info["final_observation"])  # [T, 3]: the step's obs, before a reset
+    unprojected = np.asarray(info["unprojected_obs"])
+    assert unprojected.shape == (30, dim)
+    width = min(dim, 3)
+    np.testing.assert_array_equal(unprojected[:, :width], raw[:, :width])
+    np.testing.assert_array_equal(unprojected[:, width:], 0.0)
+    projected = raw @ np.asarray(params.obs_matrix).T  # M_o obs, from the inner obs alone
+    np.testing.assert_allclose(info["final_observation"], projected, rtol=1e-5, atol=1e-6)
+    assert np.any(terminated) or np.any(truncated)  # a reset happened inside the rollout
